@@ -1,0 +1,39 @@
+-- Orders with their line totals and the gap since the customer's previous kept order.
+with orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+lines as (
+    select
+        order_id,
+        sum(quantity) as items,
+        sum(unit_price * quantity) as gross_amount,
+        sum(discount * quantity) as discount_amount
+    from {{ ref('stg_shop__order_items') }}
+    group by order_id
+),
+
+kept_gaps as (
+    select
+        order_id,
+        date_diff('second', lag(ordered_at) over (partition by customer_id order by ordered_at, order_id), ordered_at)
+            / 86400.0 as days_since_previous_order
+    from orders
+    where status != 'cancelled'
+)
+
+select
+    orders.order_id,
+    orders.customer_id,
+    orders.ordered_at,
+    orders.amount,
+    orders.status,
+    orders.status = 'cancelled' as is_cancelled,
+    orders.status = 'returned' as is_returned,
+    lines.items,
+    lines.gross_amount,
+    lines.discount_amount,
+    kept_gaps.days_since_previous_order
+from orders
+left join lines on orders.order_id = lines.order_id
+left join kept_gaps on orders.order_id = kept_gaps.order_id

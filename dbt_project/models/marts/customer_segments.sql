@@ -1,0 +1,45 @@
+-- Segments and this run's scores, one row per customer as of the scoring date.
+-- RFM scores are 1-5 by percent rank among customers who have bought; ties share a score.
+with features as (
+    select * from {{ ref('customer_features') }}
+),
+
+scored as (
+    select * from {{ source('clm_ml', 'scores_staged') }}
+),
+
+buyers as (
+    select
+        customer_id,
+        least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc)))::integer as r_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by frequency)))::integer as f_score,
+        least(5, 1 + floor(5 * percent_rank() over (order by monetary)))::integer as m_score,
+        percent_rank() over (order by monetary) as monetary_rank
+    from features
+    where frequency > 0
+)
+
+select
+    features.customer_id,
+    features.as_of,
+    features.recency_days,
+    features.frequency,
+    features.monetary,
+    buyers.r_score,
+    buyers.f_score,
+    buyers.m_score,
+    rules.segment as rfm_segment,
+    case
+        when buyers.customer_id is null then 'low'
+        when buyers.monetary_rank >= 0.8 then 'high'
+        when buyers.monetary_rank >= 0.5 then 'medium'
+        else 'low'
+    end as value_tier,
+    scored.churn_probability,
+    scored.model_name,
+    scored.model_version
+from features
+left join buyers on buyers.customer_id = features.customer_id
+left join {{ ref('rfm_segments') }} as rules
+    on rules.r_score = buyers.r_score and rules.f_score = buyers.f_score
+left join scored on scored.customer_id = features.customer_id and scored.as_of = features.as_of

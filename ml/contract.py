@@ -1,0 +1,62 @@
+"""The raw data contract: which tables a shop exports and which columns each must have.
+
+`orders` is the only required table. Every other table enriches the features when present;
+when absent, ingest writes it empty with the full schema so the warehouse models never branch
+on what a shop happens to export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    required: dict[str, str]
+    optional: dict[str, str]
+    is_required: bool = False
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {**self.required, **self.optional}
+
+
+RAW_TABLES: tuple[RawTable, ...] = (
+    RawTable(
+        "orders",
+        required={"order_id": "VARCHAR", "customer_id": "VARCHAR", "ordered_at": "TIMESTAMP", "amount": "DOUBLE"},
+        optional={"status": "VARCHAR"},
+        is_required=True,
+    ),
+    RawTable(
+        "customers",
+        required={"customer_id": "VARCHAR"},
+        optional={"email": "VARCHAR", "first_name": "VARCHAR", "last_name": "VARCHAR",
+                  "country": "VARCHAR", "signed_up_at": "TIMESTAMP"},
+    ),
+    RawTable(
+        "order_items",
+        required={"order_id": "VARCHAR", "product_id": "VARCHAR"},
+        optional={"order_item_id": "VARCHAR", "quantity": "INTEGER", "unit_price": "DOUBLE", "discount": "DOUBLE"},
+    ),
+    RawTable(
+        "products",
+        required={"product_id": "VARCHAR"},
+        optional={"product_name": "VARCHAR", "category": "VARCHAR", "price": "DOUBLE"},
+    ),
+    RawTable(
+        "events",
+        required={"customer_id": "VARCHAR", "event_type": "VARCHAR", "occurred_at": "TIMESTAMP"},
+        optional={"event_id": "VARCHAR", "session_id": "VARCHAR", "product_id": "VARCHAR"},
+    ),
+    RawTable(
+        "reviews",
+        required={"customer_id": "VARCHAR", "rating": "DOUBLE", "reviewed_at": "TIMESTAMP"},
+        optional={"review_id": "VARCHAR", "product_id": "VARCHAR", "order_id": "VARCHAR", "review_text": "VARCHAR"},
+    ),
+)
+
+
+class ContractError(ValueError):
+    """Raw input that does not follow the contract; the message says what to fix."""

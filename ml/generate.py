@@ -1,0 +1,301 @@
+"""A synthetic online shop that behaves like one.
+
+Every table comes out of one generative story, so that the features the warehouse computes
+carry real signal and the models have something true to learn:
+
+* each customer has a latent purchase rate, a typical basket value, a favourite category,
+  a taste for discounts, a browsing intensity and a satisfaction level;
+* orders arrive as a Poisson process at the customer's rate from sign-up on;
+* after every order the customer may leave for good (the BG/NBD story), and unhappy customers
+  (low satisfaction, a bad last experience) leave far more often;
+* unhappy customers return and cancel more, rate lower and write negative reviews;
+* every order comes with a browsing session (views, cart, purchase) and customers also browse
+  without buying, less so once they have left.
+
+The same seed always gives byte-identical tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CATEGORIES = (
+    "electronics", "fashion", "home", "beauty", "sports", "books", "toys", "grocery",
+)
+
+POSITIVE_REVIEWS = (
+    "Love it, works perfectly and arrived fast.",
+    "Great quality for the price, would buy again.",
+    "Excellent product, exactly as described.",
+    "Very happy with this purchase, highly recommend.",
+    "Fantastic, my new favourite shop.",
+)
+NEUTRAL_REVIEWS = (
+    "It is okay, does the job.",
+    "Average quality, nothing special.",
+    "Fine, but delivery took a while.",
+    "Decent product, a bit overpriced.",
+)
+NEGATIVE_REVIEWS = (
+    "Terrible quality, it broke after two days.",
+    "Arrived damaged and customer service never answered.",
+    "Very disappointed, not as described. Returning it.",
+    "Awful experience, I will not order here again.",
+    "Late delivery and the wrong size. Waste of money.",
+)
+FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivan", "Jia")
+LAST_NAMES = ("Smith", "Garcia", "Okafor", "Novak", "Tanaka", "Rossi", "Khan", "Berg")
+COUNTRIES = ("DE", "FR", "GB", "NL", "ES", "IT", "PL", "SE")
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    """Size and time span of the synthetic shop."""
+
+    customers: int = 2000
+    seed: int = 42
+    start: str = "2023-01-01"
+    end: str = "2025-12-31"
+    products_per_category: int = 25
+
+
+def generate_shop(config: ShopConfig) -> dict[str, pd.DataFrame]:
+    """Return the raw contract tables, keyed by table name."""
+    rng = np.random.default_rng(config.seed)
+    start = np.datetime64(config.start, "s")
+    end = np.datetime64(config.end, "s") + np.timedelta64(86399, "s")
+    span_days = (end - start) / np.timedelta64(1, "D")
+
+    products = _products(rng, config.products_per_category)
+    latent = _latent_customers(rng, config.customers, span_days)
+    customers = _customers(rng, latent, start)
+    orders = _orders(rng, latent, start, end)
+    order_items = _order_items(rng, orders, latent, products)
+    orders["amount"] = _order_amounts(order_items, orders)
+    events = _events(rng, orders, latent, products, start, end)
+    reviews = _reviews(rng, orders, order_items, latent)
+    orders = orders.drop(columns=["experience"])
+    return {
+        "customers": customers,
+        "products": products,
+        "orders": orders,
+        "order_items": order_items,
+        "events": events,
+        "reviews": reviews,
+    }
+
+
+def write_shop(tables: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, int]:
+    """Write each table as `<name>.parquet` and return the row counts."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+    return {name: len(frame) for name, frame in tables.items()}
+
+
+def _products(rng: np.random.Generator, per_category: int) -> pd.DataFrame:
+    n = per_category * len(CATEGORIES)
+    category = np.repeat(np.array(CATEGORIES), per_category)
+    price = np.round(rng.lognormal(mean=3.2, sigma=0.7, size=n), 2) + 0.99
+    return pd.DataFrame({
+        "product_id": np.arange(1, n + 1, dtype=np.int64),
+        "product_name": [f"{c.title()} item {i % per_category + 1}" for i, c in enumerate(category)],
+        "category": category,
+        "price": price,
+    })
+
+
+def _latent_customers(rng: np.random.Generator, n: int, span_days: float) -> pd.DataFrame:
+    satisfaction = rng.beta(4.0, 2.0, size=n)
+    return pd.DataFrame({
+        "customer_id": np.arange(1, n + 1, dtype=np.int64),
+        # Sign-ups spread over the span, the last month left out so everyone can act.
+        "signup_day": rng.uniform(0, span_days - 30, size=n),
+        "rate_per_day": rng.gamma(shape=0.9, scale=1 / 45, size=n),
+        "basket_scale": rng.lognormal(mean=0.0, sigma=0.35, size=n),
+        "favourite": rng.integers(0, len(CATEGORIES), size=n),
+        "deal_prone": rng.beta(1.5, 4.0, size=n),
+        "browse_rate": rng.gamma(shape=2.0, scale=1 / 30, size=n),
+        "satisfaction": satisfaction,
+    })
+
+
+def _customers(rng: np.random.Generator, latent: pd.DataFrame, start: np.datetime64) -> pd.DataFrame:
+    n = len(latent)
+    first = rng.choice(FIRST_NAMES, size=n)
+    last = rng.choice(LAST_NAMES, size=n)
+    ids = latent["customer_id"].to_numpy()
+    return pd.DataFrame({
+        "customer_id": ids,
+        "email": [f"{f.lower()}.{l.lower()}{i}@example.com" for f, l, i in zip(first, last, ids)],
+        "first_name": first,
+        "last_name": last,
+        "country": rng.choice(COUNTRIES, size=n),
+        "signed_up_at": _to_timestamps(start, latent["signup_day"].to_numpy()),
+    })
+
+
+def _orders(
+    rng: np.random.Generator, latent: pd.DataFrame, start: np.datetime64, end: np.datetime64
+) -> pd.DataFrame:
+    """Simulate every customer's order process, one order index at a time for all at once."""
+    span_days = (end - start) / np.timedelta64(1, "D")
+    n = len(latent)
+    t = latent["signup_day"].to_numpy().copy()
+    rate = latent["rate_per_day"].to_numpy()
+    satisfaction = latent["satisfaction"].to_numpy()
+    alive = np.ones(n, dtype=bool)
+    rows_customer, rows_day, rows_experience = [], [], []
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        t[idx] += rng.exponential(1 / rate[idx])
+        in_window = t[idx] < span_days
+        alive[idx[~in_window]] = False
+        idx = idx[in_window]
+        if idx.size == 0:
+            break
+        experience = np.clip(satisfaction[idx] + rng.normal(0, 0.15, size=idx.size), 0, 1)
+        rows_customer.append(idx)
+        rows_day.append(t[idx].copy())
+        rows_experience.append(experience)
+        # Leaving for good: mostly the unhappy, and right after a bad experience.
+        p_leave = 0.03 + 0.35 * (1 - satisfaction[idx]) ** 2 + 0.25 * (experience < 0.35)
+        alive[idx[rng.random(idx.size) < p_leave]] = False
+    customer_idx = np.concatenate(rows_customer)
+    day = np.concatenate(rows_day)
+    experience = np.concatenate(rows_experience)
+    order = np.lexsort((day, customer_idx))
+    customer_idx, day, experience = customer_idx[order], day[order], experience[order]
+    p_cancel = 0.01 + 0.08 * (experience < 0.3)
+    p_return = 0.02 + 0.15 * (experience < 0.4)
+    roll = rng.random(customer_idx.size)
+    status = np.where(roll < p_cancel, "cancelled", np.where(roll < p_cancel + p_return, "returned", "completed"))
+    return pd.DataFrame({
+        "order_id": np.arange(1, customer_idx.size + 1, dtype=np.int64),
+        "customer_id": latent["customer_id"].to_numpy()[customer_idx],
+        "ordered_at": _to_timestamps(start, day),
+        "status": status,
+        "experience": experience,
+    })
+
+
+def _order_items(
+    rng: np.random.Generator, orders: pd.DataFrame, latent: pd.DataFrame, products: pd.DataFrame
+) -> pd.DataFrame:
+    per_category = len(products) // len(CATEGORIES)
+    lines = 1 + rng.poisson(1.0, size=len(orders))
+    order_idx = np.repeat(np.arange(len(orders)), lines)
+    customer_row = orders["customer_id"].to_numpy()[order_idx] - 1
+    favourite = latent["favourite"].to_numpy()[customer_row]
+    category = np.where(rng.random(order_idx.size) < 0.6, favourite, rng.integers(0, len(CATEGORIES), order_idx.size))
+    product_idx = category * per_category + rng.integers(0, per_category, size=order_idx.size)
+    deal_prone = latent["deal_prone"].to_numpy()[customer_row]
+    discounted = rng.random(order_idx.size) < deal_prone
+    basket_scale = latent["basket_scale"].to_numpy()[customer_row]
+    unit_price = np.round(products["price"].to_numpy()[product_idx] * basket_scale, 2)
+    return pd.DataFrame({
+        "order_item_id": np.arange(1, order_idx.size + 1, dtype=np.int64),
+        "order_id": orders["order_id"].to_numpy()[order_idx],
+        "product_id": products["product_id"].to_numpy()[product_idx],
+        "quantity": 1 + rng.poisson(0.3, size=order_idx.size),
+        "unit_price": unit_price,
+        "discount": np.where(discounted, np.round(unit_price * rng.uniform(0.05, 0.3, order_idx.size), 2), 0.0),
+    })
+
+
+def _order_amounts(order_items: pd.DataFrame, orders: pd.DataFrame) -> np.ndarray:
+    line_total = (order_items["unit_price"] - order_items["discount"]) * order_items["quantity"]
+    totals = line_total.groupby(order_items["order_id"]).sum()
+    return np.round(totals.reindex(orders["order_id"]).to_numpy(), 2)
+
+
+def _events(
+    rng: np.random.Generator,
+    orders: pd.DataFrame,
+    latent: pd.DataFrame,
+    products: pd.DataFrame,
+    start: np.datetime64,
+    end: np.datetime64,
+) -> pd.DataFrame:
+    """Clickstream: one buying session per order plus browsing sessions without a purchase."""
+    span_days = (end - start) / np.timedelta64(1, "D")
+    order_day = (orders["ordered_at"].to_numpy() - start) / np.timedelta64(1, "D")
+    buy_customer = orders["customer_id"].to_numpy()
+
+    # Browsing sessions: a Poisson count over the active life, plus a thin tail after leaving.
+    last_order = pd.Series(order_day).groupby(buy_customer).max()
+    signup = latent["signup_day"].to_numpy()
+    active_until = np.minimum(last_order.reindex(latent["customer_id"]).fillna(pd.Series(signup + 30)).to_numpy(), span_days)
+    active_days = np.maximum(active_until - signup, 1)
+    browse_rate = latent["browse_rate"].to_numpy()
+    n_active = rng.poisson(browse_rate * active_days)
+    n_after = rng.poisson(browse_rate * 0.1 * np.maximum(span_days - active_until, 0))
+    browse_customer = np.concatenate([np.repeat(latent["customer_id"].to_numpy(), n_active),
+                                      np.repeat(latent["customer_id"].to_numpy(), n_after)])
+    lo = np.concatenate([np.repeat(signup, n_active), np.repeat(active_until, n_after)])
+    hi = np.concatenate([np.repeat(active_until, n_active), np.repeat(np.full(len(latent), span_days), n_after)])
+    browse_day = lo + rng.random(lo.size) * np.maximum(hi - lo, 0)
+
+    session_customer = np.concatenate([buy_customer, browse_customer])
+    session_day = np.concatenate([np.maximum(order_day - rng.uniform(0.001, 0.02, order_day.size), 0), browse_day])
+    buys = np.concatenate([np.ones(order_day.size, bool), np.zeros(browse_day.size, bool)])
+    n_sessions = session_customer.size
+
+    views = 1 + rng.poisson(3.0, size=n_sessions)
+    carts = np.where(buys, 1, (rng.random(n_sessions) < 0.15).astype(int))
+    n_events = views + carts + buys
+    session_idx = np.repeat(np.arange(n_sessions), n_events)
+    position = np.arange(session_idx.size) - np.repeat(np.cumsum(n_events) - n_events, n_events)
+    view_end = np.repeat(views, n_events)
+    cart_end = view_end + np.repeat(carts, n_events)
+    event_type = np.where(position < view_end, "product_view", np.where(position < cart_end, "add_to_cart", "purchase"))
+
+    favourite = latent["favourite"].to_numpy()[session_customer[session_idx] - 1]
+    per_category = len(products) // len(CATEGORIES)
+    category = np.where(rng.random(session_idx.size) < 0.5, favourite, rng.integers(0, len(CATEGORIES), session_idx.size))
+    product_id = products["product_id"].to_numpy()[category * per_category + rng.integers(0, per_category, session_idx.size)]
+    seconds = session_day[session_idx] * 86400 + position * rng.uniform(5, 90, session_idx.size)
+    frame = pd.DataFrame({
+        "session_id": session_idx.astype(np.int64) + 1,
+        "customer_id": session_customer[session_idx],
+        "event_type": event_type,
+        "product_id": np.where(event_type == "purchase", pd.NA, product_id),
+        "occurred_at": start + (np.minimum(seconds, span_days * 86400 - 1)).astype("timedelta64[s]"),
+    })
+    frame["product_id"] = frame["product_id"].astype("Int64")
+    frame = frame.sort_values(["occurred_at", "session_id"], kind="stable").reset_index(drop=True)
+    frame.insert(0, "event_id", np.arange(1, len(frame) + 1, dtype=np.int64))
+    return frame
+
+
+def _reviews(
+    rng: np.random.Generator, orders: pd.DataFrame, order_items: pd.DataFrame, latent: pd.DataFrame
+) -> pd.DataFrame:
+    items = order_items.merge(orders[["order_id", "customer_id", "ordered_at", "experience", "status"]], on="order_id")
+    items = items[items["status"] != "cancelled"]
+    # Strong feelings make reviews: the very happy and the unhappy write more.
+    p_review = 0.08 + 0.3 * np.abs(items["experience"].to_numpy() - 0.6)
+    items = items[rng.random(len(items)) < p_review].reset_index(drop=True)
+    rating = np.clip(np.round(1 + 4 * items["experience"].to_numpy() + rng.normal(0, 0.5, len(items))), 1, 5).astype(int)
+    texts = np.where(
+        rating >= 4, rng.choice(POSITIVE_REVIEWS, len(items)),
+        np.where(rating == 3, rng.choice(NEUTRAL_REVIEWS, len(items)), rng.choice(NEGATIVE_REVIEWS, len(items))),
+    )
+    delay = rng.uniform(1, 14, len(items)) * 86400
+    return pd.DataFrame({
+        "review_id": np.arange(1, len(items) + 1, dtype=np.int64),
+        "customer_id": items["customer_id"].to_numpy(),
+        "product_id": items["product_id"].to_numpy(),
+        "order_id": items["order_id"].to_numpy(),
+        "rating": rating,
+        "review_text": texts,
+        "reviewed_at": items["ordered_at"].to_numpy() + delay.astype("timedelta64[s]"),
+    })
+
+
+def _to_timestamps(start: np.datetime64, days: np.ndarray) -> np.ndarray:
+    return start + (days * 86400).astype("timedelta64[s]")

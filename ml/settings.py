@@ -1,0 +1,71 @@
+"""Where clm keeps its state, read once from the environment.
+
+Everything lives under one folder (`CLM_HOME`, default `.clm/` in the project) so a demo is
+self-contained and a production deployment changes one variable, or points each store
+elsewhere (`CLM_WAREHOUSE`, `MLFLOW_TRACKING_URI`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(os.environ.get("CLM_PROJECT_DIR", Path(__file__).resolve().parent.parent))
+DEFAULT_MODEL_NAME = "clm-customer-model"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    raw_dir: Path
+    warehouse: Path
+    tracking_uri: str
+    artifact_root: Path
+    airflow_home: Path
+    model_name: str
+    horizon_days: int
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return PROJECT_DIR / "dbt_project"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return PROJECT_DIR / "expectations"
+
+    @property
+    def dags_dir(self) -> Path:
+        return PROJECT_DIR / "dags"
+
+    def env(self) -> dict[str, str]:
+        """The variables every child process (dbt, airflow, mlflow ui) needs to see the same stores."""
+        return {
+            "CLM_HOME": str(self.home),
+            "CLM_RAW_DIR": str(self.raw_dir),
+            "CLM_WAREHOUSE": str(self.warehouse),
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "CLM_ARTIFACT_ROOT": str(self.artifact_root),
+            "CLM_MODEL_NAME": self.model_name,
+            "CLM_HORIZON_DAYS": str(self.horizon_days),
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+
+
+def load() -> Settings:
+    home = Path(os.environ.get("CLM_HOME", PROJECT_DIR / ".clm")).resolve()
+    return Settings(
+        home=home,
+        raw_dir=Path(os.environ.get("CLM_RAW_DIR", home / "raw")),
+        warehouse=Path(os.environ.get("CLM_WAREHOUSE", home / "warehouse.duckdb")),
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
+        artifact_root=Path(os.environ.get("CLM_ARTIFACT_ROOT", home / "mlartifacts")),
+        airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
+        model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
+        horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
+    )
