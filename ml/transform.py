@@ -1,10 +1,18 @@
-"""Run the dbt project on the warehouse, in-process through dbt's programmatic runner."""
+"""Run the dbt project on the warehouse.
+
+dbt runs in its own process: it keeps its DuckDB connection (and global state) for the life of
+the process that ran it, and DuckDB lets one process at a time write the file. A subprocess
+hands the file back the moment it exits.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 from ml.settings import Settings
 
@@ -13,32 +21,44 @@ MARTS_SELECTOR = "customer_segments rfm_segments"
 
 
 class DbtError(RuntimeError):
-    """A dbt model or test failed; the message lists which."""
+    """A dbt model or test failed; the message lists which, and why."""
 
 
 def dbt_vars(as_of: date, settings: Settings) -> dict[str, object]:
     return {"as_of": as_of.isoformat(), "horizon_days": settings.horizon_days}
 
 
-def build(select: str, as_of: date, settings: Settings) -> dict[str, int]:
-    """`dbt build` the selection for as_of; return {node: rows affected}, raise on any failure."""
-    from dbt.cli.main import dbtRunner
-
-    os.environ.update(settings.env())
+def dbt_command(command: str, settings: Settings, *args: str) -> list[str]:
     project = str(settings.dbt_project_dir)
-    args = [
-        "build", "--select", *select.split(),
-        "--vars", json.dumps(dbt_vars(as_of, settings)),
+    dbt = Path(sys.executable).with_name("dbt")
+    return [
+        str(dbt), command, *args,
         "--project-dir", project, "--profiles-dir", project,
-        "--target-path", str(settings.home / "dbt" / "target"),
+        "--target-path", str(target_path(settings)),
         "--log-path", str(settings.home / "dbt" / "logs"),
-        "--threads", "1",
     ]
-    result = dbtRunner().invoke(args)
-    if result.exception is not None:
-        raise DbtError(f"dbt could not run: {result.exception}")
-    failures = [r for r in (result.result or []) if str(r.status) in {"error", "fail", "runtime error"}]
-    if failures or not result.success:
-        lines = [f"{r.node.name}: {r.status} - {(r.message or '').strip()}" for r in failures]
-        raise DbtError("dbt build failed:\n  " + "\n  ".join(lines or ["see the dbt log above"]))
-    return {r.node.name: int((r.adapter_response or {}).get("rows_affected", 0) or 0) for r in result.result}
+
+
+def target_path(settings: Settings) -> Path:
+    return settings.home / "dbt" / "target"
+
+
+def build(select: str, as_of: date, settings: Settings) -> list[str]:
+    """`dbt build` the selection for as_of; return the models built, raise on any failure."""
+    command = dbt_command("build", settings, "--select", *select.split(),
+                          "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1")
+    completed = subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
+    sys.stdout.write(completed.stdout)
+    results = _run_results(settings)
+    failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
+    if completed.returncode != 0 or failures:
+        details = [f"{r['unique_id']}: {r['status']} - {(r.get('message') or '').strip()}" for r in failures]
+        if not details:
+            details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
+        raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
+    return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
+
+
+def _run_results(settings: Settings) -> list[dict]:
+    path = target_path(settings) / "run_results.json"
+    return json.loads(path.read_text())["results"] if path.exists() else []

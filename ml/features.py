@@ -1,0 +1,83 @@
+"""What the models see of a customer: numeric features and a text rendering.
+
+The same two functions serve training and scoring, so a model can never be scored on inputs
+prepared differently from the ones it learned on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Counts and money are heavy-tailed: the model sees log1p of them.
+LOG_FEATURES = (
+    "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
+    "mean_interpurchase_days", "std_interpurchase_days", "avg_items_per_order",
+    "orders_last_30d", "orders_prev_30d", "spend_last_30d", "spend_prev_30d",
+    "sessions", "product_views", "add_to_carts", "purchase_events",
+    "sessions_last_30d", "sessions_prev_30d", "review_count",
+)
+PLAIN_FEATURES = (
+    "discount_share", "cancel_rate", "return_rate", "sessions_per_week", "view_to_cart_rate",
+    "cart_to_purchase_rate", "top_category_share", "mean_rating", "negative_review_share",
+    "last_review_rating",
+)
+NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES
+TEXT_COLUMNS = ("top_category", "last_review_text")
+INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns a model is given, in canonical types: numbers as float64 (NULL as NaN)."""
+    out = frame[list(INPUT_COLUMNS)].copy()
+    out[list(NUMERIC_FEATURES)] = out[list(NUMERIC_FEATURES)].astype("float64")
+    out["customer_id"] = out["customer_id"].astype(str)
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    return out
+
+
+def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """Numeric features, log-scaled where heavy-tailed, with a was-missing flag per column.
+
+    Missing values are meaningful here (no orders, no reviews), so they become 0 plus a flag
+    rather than an imputed guess.
+    """
+    values = frame[list(NUMERIC_FEATURES)].astype("float64").to_numpy()
+    missing = np.isnan(values)
+    values = np.where(missing, 0.0, values)
+    log_idx = [NUMERIC_FEATURES.index(name) for name in LOG_FEATURES]
+    values[:, log_idx] = np.sign(values[:, log_idx]) * np.log1p(np.abs(values[:, log_idx]))
+    return np.concatenate([values, missing.astype("float64")], axis=1).astype("float32")
+
+
+def render_text(frame: pd.DataFrame) -> list[str]:
+    """One short English description per customer: behaviour first, then their latest review."""
+    return [_render_row(row) for row in frame.itertuples(index=False)]
+
+
+def _render_row(row) -> str:
+    parts = [f"Customer for {_num(row.tenure_days)} days."]
+    if _present(row.frequency) and row.frequency > 0:
+        parts.append(
+            f"{int(row.frequency)} orders, last one {_num(row.recency_days)} days ago, "
+            f"{_num(row.monetary)} spent in total. {int(row.orders_last_30d)} orders in the last 30 days."
+        )
+    else:
+        parts.append("Has not ordered yet.")
+    if _present(row.top_category):
+        parts.append(f"Mostly buys {row.top_category}.")
+    if _present(row.sessions):
+        parts.append(f"{int(row.sessions_last_30d)} visits in the last 30 days, {int(row.sessions)} in total.")
+    if _present(row.review_count) and row.review_count > 0:
+        parts.append(f"{int(row.review_count)} reviews, mean rating {row.mean_rating:.1f}.")
+        if _present(row.last_review_text):
+            parts.append(f'Latest review: "{row.last_review_text}"')
+    return " ".join(parts)
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and value is not pd.NA
+
+
+def _num(value) -> str:
+    return "unknown" if not _present(value) else f"{float(value):.0f}"

@@ -1,0 +1,96 @@
+"""The pipeline's steps, each a plain function the Airflow DAG calls and tests can call too.
+
+Everything a step needs arrives as an argument or from the settings; what it returns is small
+and JSON-serialisable, so Airflow can pass it between tasks as an XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import date
+
+import mlflow
+import numpy as np
+
+from ml import registry, tracking, transform, warehouse
+from ml.features import model_input
+from ml.ingest import raw_row_counts
+from ml.settings import Settings
+from ml.train import TrainConfig, train, time_split
+from ml.validate import validate_frame
+
+log = logging.getLogger(__name__)
+
+
+def check_raw(settings: Settings) -> dict[str, int]:
+    """Fail early, with what to do, when no raw data has been landed; report what has."""
+    counts = raw_row_counts(settings.raw_dir)
+    if counts["orders"] == 0:
+        raise ValueError(f"{settings.raw_dir}/orders.parquet has no rows; there is nothing to build features from.")
+    return counts
+
+
+def build_features(as_of: date, settings: Settings) -> list[str]:
+    return transform.build(transform.FEATURE_SELECTOR, as_of, settings)
+
+
+def validate_features(as_of: date, settings: Settings) -> dict:
+    frame = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
+    result = validate_frame(frame, settings.expectations_dir / "customer_features.json")
+    return result["statistics"]
+
+
+def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
+    examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
+    experiment = tracking.configure(settings)
+    from ml.model import pick_device
+
+    result = train(examples, config or TrainConfig.for_device(pick_device()), experiment)
+    return asdict(result)
+
+
+def register_model(trained: dict, settings: Settings, margin: float = 0.0) -> dict:
+    """Register the candidate; the champion is re-scored on the candidate's holdout to compare."""
+    tracking.configure(settings)
+    champion_auc = None
+    if registry.champion_version(settings.model_name) is not None:
+        examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
+        _, holdout = time_split(examples)
+        champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
+        probability = champion.predict(model_input(holdout))["churn_probability"].to_numpy()
+        from ml.metrics import churn_metrics
+
+        champion_auc = churn_metrics(holdout["churned"].astype(int).to_numpy(), probability)["roc_auc"]
+    registration = registry.register(trained["model_uri"], settings.model_name, trained["run_id"],
+                                     trained["metrics"], trained["holdout_as_of"], champion_auc, margin)
+    return asdict(registration)
+
+
+def score_customers(as_of: date, settings: Settings) -> dict:
+    """Score every customer in customer_features with the champion, into the build schema."""
+    tracking.configure(settings)
+    version = registry.champion_version(settings.model_name)
+    if version is None:
+        raise ValueError(f"No champion for {settings.model_name} in the registry; train and register a model first.")
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    features = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
+    probability = model.predict(model_input(features))["churn_probability"].to_numpy()
+    if not np.isfinite(probability).all() or (probability < 0).any() or (probability > 1).any():
+        raise ValueError("The champion produced churn probabilities outside [0, 1]; nothing was published.")
+    scores = features[["customer_id", "as_of"]].assign(
+        churn_probability=probability,
+        model_name=settings.model_name,
+        model_version=version,
+        scored_at=warehouse.utc_now(),
+    )
+    rows = warehouse.stage_scores(settings.warehouse, scores)
+    return {"rows": rows, "model_version": version, "mean_churn_probability": float(probability.mean())}
+
+
+def build_marts(as_of: date, settings: Settings) -> list[str]:
+    return transform.build(transform.MARTS_SELECTOR, as_of, settings)
+
+
+def publish(as_of: date, settings: Settings) -> dict[str, int]:
+    return warehouse.publish(settings.warehouse, as_of)

@@ -1,0 +1,110 @@
+"""Batched, length-bucketed inference with a trained customer model, and its on-disk format.
+
+A saved model is a folder: `encoder/` and `tokenizer/` in Hugging Face format, `heads.pt` for
+the layers on top, and `preprocess.json` for the numeric standardisation. Training writes it,
+MLflow carries it as the pyfunc's artifact, scoring loads it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from ml.features import numeric_matrix, render_text
+from ml.model import CustomerModel, pick_device
+
+
+@dataclass
+class Preprocess:
+    numeric_mean: list[float]
+    numeric_std: list[float]
+    max_length: int
+    hidden: int
+
+    @classmethod
+    def fit(cls, numeric: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
+        std = numeric.std(axis=0)
+        return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden)
+
+    def standardise(self, numeric: np.ndarray) -> np.ndarray:
+        return ((numeric - np.asarray(self.numeric_mean)) / np.asarray(self.numeric_std)).astype("float32")
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on CPU, where bf16 matmuls are slower, not faster."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def length_buckets(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Batches of similar token length, so dynamic padding pads little."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(token_ids: list[list[int]], rows: np.ndarray, numeric: np.ndarray, pad_id: int,
+            device: torch.device) -> dict[str, torch.Tensor]:
+    width = max(len(token_ids[i]) for i in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, i in enumerate(rows):
+        ids[j, : len(token_ids[i])] = torch.tensor(token_ids[i])
+        mask[j, : len(token_ids[i])] = 1
+    return {
+        "input_ids": ids.to(device, non_blocking=True),
+        "attention_mask": mask.to(device, non_blocking=True),
+        "numeric": torch.from_numpy(numeric[rows]).to(device, non_blocking=True),
+    }
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int) -> list[list[int]]:
+    return tokenizer(render_text(frame), truncation=True, max_length=max_length)["input_ids"]
+
+
+@torch.inference_mode()
+def predict_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                   frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+    model.eval()
+    token_ids = tokenize(tokenizer, frame, preprocess.max_length)
+    numeric = preprocess.standardise(numeric_matrix(frame))
+    logits = np.empty(len(frame), dtype="float32")
+    for rows in length_buckets([len(t) for t in token_ids], batch_size):
+        with autocast(device):
+            out = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device))
+        logits[rows] = out.float().cpu().numpy()
+    return logits
+
+
+def save(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(folder / "encoder")
+    tokenizer.save_pretrained(folder / "tokenizer")
+    torch.save(model.heads_state_dict(), folder / "heads.pt")
+    (folder / "preprocess.json").write_text(json.dumps(asdict(preprocess)))
+    return folder
+
+
+class Predictor:
+    """A saved customer model, ready to score DataFrames of customer_features rows."""
+
+    def __init__(self, folder: Path, device: torch.device | None = None, batch_size: int | None = None):
+        self.device = device or pick_device()
+        self.batch_size = batch_size or (256 if self.device.type == "cuda" else 64)
+        self.preprocess = Preprocess(**json.loads((folder / "preprocess.json").read_text()))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
+        n_numeric = len(self.preprocess.numeric_mean)
+        self.model = CustomerModel(str(folder / "encoder"), n_numeric, hidden=self.preprocess.hidden)
+        result = self.model.load_state_dict(torch.load(folder / "heads.pt", map_location="cpu"), strict=False)
+        if result.unexpected_keys or any(not k.startswith("encoder.") for k in result.missing_keys):
+            raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
+        self.model.to(self.device).eval()
+
+    def churn_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        logits = predict_logits(self.model, self.tokenizer, self.preprocess, frame, self.device, self.batch_size)
+        return 1.0 / (1.0 + np.exp(-logits.astype("float64")))

@@ -1,0 +1,86 @@
+"""The model registry: register candidates, keep the `champion` alias on the best, roll back.
+
+Scoring always loads `models:/<name>@champion`, so moving the alias is how a model goes live,
+and moving it back is how it is withdrawn.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass
+class Registration:
+    name: str
+    version: str
+    alias: str
+    reason: str
+
+
+def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], holdout_as_of: str,
+             champion_auc_on_holdout: float | None, margin: float = 0.0) -> Registration:
+    """Register the candidate, tag it with its holdout metrics, and give it an alias.
+
+    It becomes champion when there is none, or when it beats the champion's ROC-AUC on the
+    same holdout by `margin`; otherwise it becomes challenger.
+    """
+    client = MlflowClient()
+    version = mlflow.register_model(model_uri, name).version
+    for key, value in metrics.items():
+        client.set_model_version_tag(name, version, f"holdout_{key}", f"{value:.6f}")
+    client.set_model_version_tag(name, version, "holdout_as_of", holdout_as_of)
+    client.set_model_version_tag(name, version, "run_id", run_id)
+    candidate = metrics["roc_auc"]
+    if champion_auc_on_holdout is None:
+        alias, reason = CHAMPION, "first model of its name"
+    elif candidate != candidate:  # NaN: the holdout had a single class
+        alias, reason = CHALLENGER, "holdout ROC-AUC undefined"
+    elif candidate >= champion_auc_on_holdout + margin:
+        alias, reason = CHAMPION, f"ROC-AUC {candidate:.4f} >= champion {champion_auc_on_holdout:.4f} + {margin}"
+    else:
+        alias, reason = CHALLENGER, f"ROC-AUC {candidate:.4f} < champion {champion_auc_on_holdout:.4f} + {margin}"
+    if alias == CHAMPION:
+        promote(name, version)
+    else:
+        client.set_registered_model_alias(name, alias, version)
+    log.info("%s version %s is now %s: %s", name, version, alias, reason)
+    return Registration(name, str(version), alias, reason)
+
+
+def champion_version(name: str) -> str | None:
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def promote(name: str, version: str) -> None:
+    """Make `version` the champion by hand, remembering the one it replaces."""
+    client = MlflowClient()
+    client.get_model_version(name, version)  # a clear error when the version does not exist
+    previous = champion_version(name)
+    if previous is not None and previous != str(version):
+        client.set_model_version_tag(name, version, "replaced_champion", previous)
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def rollback(name: str) -> str:
+    """Give the champion alias back to the version the current champion replaced."""
+    client = MlflowClient()
+    current = champion_version(name)
+    if current is None:
+        raise ValueError(f"{name} has no champion to roll back.")
+    tags = client.get_model_version(name, current).tags
+    previous = tags.get("replaced_champion")
+    if previous is None:
+        raise ValueError(f"{name} version {current} replaced no earlier champion; there is nothing to roll back to.")
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    return previous

@@ -1,0 +1,61 @@
+"""MLflow plumbing: where runs go, and how a customer model is logged as a pyfunc."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from ml.features import NUMERIC_FEATURES, TEXT_COLUMNS
+from ml.settings import Settings
+
+EXPERIMENT = "clm"
+REQUIREMENTS = ("torch", "transformers", "tokenizers", "pandas", "numpy", "mlflow")
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the settings' store and make sure the experiment keeps artifacts there."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        settings.artifact_root.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
+    return EXPERIMENT
+
+
+class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
+    """The customer model behind MLflow's generic interface: a DataFrame of customer_features
+    rows in, churn probabilities out. Works with `mlflow.pyfunc.load_model` and Spark UDFs."""
+
+    def load_context(self, context) -> None:
+        from ml.predictor import Predictor
+
+        self.predictor = Predictor(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return pd.DataFrame({"churn_probability": self.predictor.churn_probability(model_input)})
+
+
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [ColSpec("string", "customer_id"), ColSpec("datetime", "as_of")]
+        + [ColSpec("double", name, required=False) for name in NUMERIC_FEATURES]
+        + [ColSpec("string", name, required=False) for name in TEXT_COLUMNS]
+    ),
+    outputs=Schema([ColSpec("double", "churn_probability")]),
+)
+
+
+def log_customer_model(folder: Path) -> str:
+    """Log the saved model folder as a pyfunc with its signature; return the model URI."""
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=CustomerModelPyfunc(),
+        artifacts={"model_dir": str(folder)},
+        signature=SIGNATURE,
+        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS],
+    )
+    return info.model_uri

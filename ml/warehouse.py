@@ -1,0 +1,82 @@
+"""The DuckDB warehouse: the build schema dbt and the pipeline write, the analytics schema
+analysts read, and the one transaction that moves a finished run from the first to the second.
+
+DuckDB allows one writing process per file, so every step opens its own short-lived connection
+and closes it before the next step (dbt included) starts.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+BUILD = "build"
+ANALYTICS = "analytics"
+# Tables analysts read: replaced whole on publish.
+PUBLISHED_TABLES = ("customer_features", "customer_segments", "training_examples")
+SCORES_STAGED = f"{BUILD}.scores_staged"
+SCORES = f"{ANALYTICS}.customer_scores"
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    if read_only and not Path(path).exists():
+        raise FileNotFoundError(f"No warehouse at {path} yet. Run the pipeline first: `clm run`.")
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def read_frame(path: Path, query: str, params: list | None = None) -> pd.DataFrame:
+    with connect(path, read_only=True) as con:
+        return con.execute(query, params or []).df()
+
+
+def stage_scores(path: Path, scores: pd.DataFrame) -> int:
+    """Write this run's scores into the build schema, replacing any earlier attempt."""
+    with connect(path) as con:
+        con.register("scores_frame", scores)
+        con.execute(f"create or replace table {SCORES_STAGED} as select * from scores_frame")
+        return con.execute(f"select count(*) from {SCORES_STAGED}").fetchone()[0]
+
+
+def publish(path: Path, as_of: date) -> dict[str, int]:
+    """Swap the run's tables into the analytics schema in one transaction.
+
+    Readers see the previous run's tables or this run's, never a mix. Scores are history: the
+    rows of this as-of date are replaced (a re-run is idempotent), earlier dates are kept.
+    """
+    with connect(path) as con:
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {ANALYTICS}")
+            for table in PUBLISHED_TABLES:
+                con.execute(f"create or replace table {ANALYTICS}.{table} as select * from {BUILD}.{table}")
+            con.execute(f"create table if not exists {SCORES} as select * from {SCORES_STAGED} where false")
+            con.execute(f"delete from {SCORES} where as_of = ?", [as_of])
+            con.execute(f"insert into {SCORES} by name select * from {SCORES_STAGED} where as_of = ?", [as_of])
+            counts = {t: con.execute(f"select count(*) from {ANALYTICS}.{t}").fetchone()[0] for t in PUBLISHED_TABLES}
+            counts["customer_scores"] = con.execute(f"select count(*) from {SCORES} where as_of = ?", [as_of]).fetchone()[0]
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    return counts
+
+
+def query(path: Path, sql: str) -> pd.DataFrame:
+    """Run an analyst's query read-only, with the analytics schema first on the search path."""
+    with connect(path, read_only=True) as con:
+        con.execute(f"set search_path = '{ANALYTICS},{BUILD}'")
+        return con.execute(sql).df()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
