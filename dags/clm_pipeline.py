@@ -1,0 +1,114 @@
+"""
+### clm: customer lifecycle pipeline
+
+Builds the customer 360 in DuckDB with dbt, validates it with Great Expectations, fine-tunes
+the customer model (logged and registered in MLflow), scores every customer with the
+registry's champion and publishes the results for analysts, all in one transaction.
+
+| task | what it does | if it fails |
+| --- | --- | --- |
+| `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
+| `build_features` | `dbt build` of staging, intermediate, `customer_features`, `training_examples` | read the failing model or test in the log |
+| `validate_features` | GX suite `expectations/customer_features.json` | the log names the column, rule and example rows |
+| `train` | fine-tunes the transformer on the time-based split, logs to MLflow | see the MLflow run |
+| `register` | registers the candidate; champion/challenger gate | see the version's tags in MLflow |
+| `score` | scores all customers with `models:/<name>@champion` | |
+| `build_marts` | `dbt build` of `customer_segments` | |
+| `publish` | swaps the run's tables into the `analytics` schema atomically | nothing analysts read changed before this task |
+
+Until `publish` succeeds, nothing in the `analytics` schema changes. The scoring date is the
+run's `as_of` param when given (`clm run --as-of DATE`), else the end of its data interval.
+Runs never overlap (`max_active_runs=1`): DuckDB takes one writer at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+
+def _as_of() -> date:
+    context = get_current_context()
+    requested = context["params"].get("as_of")
+    if requested:
+        return date.fromisoformat(requested)
+    moment = context.get("data_interval_end") or context.get("logical_date") or pendulum.now("UTC")
+    return moment.date()
+
+
+def _settings():
+    from ml.settings import load
+
+    return load()
+
+
+@dag(
+    dag_id="clm_pipeline",
+    schedule="@daily",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["clm"],
+    params={"as_of": Param(None, type=["null", "string"], format="date",
+                           description="Scoring date (YYYY-MM-DD); features use data strictly before it.")},
+    default_args={"retries": 0, "retry_delay": timedelta(minutes=2)},
+)
+def clm_pipeline():
+    # Deterministic steps (checks, dbt, validation) do not retry: the same input fails the same
+    # way. Steps that touch the MLflow store or a GPU retry once for transient faults.
+
+    @task(execution_timeout=timedelta(minutes=5))
+    def check_raw() -> dict:
+        from ml import pipeline
+
+        return pipeline.check_raw(_settings())
+
+    @task(execution_timeout=timedelta(hours=2))
+    def build_features(raw_counts: dict) -> list:
+        from ml import pipeline
+
+        return pipeline.build_features(_as_of(), _settings())
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def validate_features(built: list) -> dict:
+        from ml import pipeline
+
+        return pipeline.validate_features(_as_of(), _settings())
+
+    @task(retries=1, execution_timeout=timedelta(hours=4))
+    def train(validation: dict) -> dict:
+        from ml import pipeline
+
+        return pipeline.train_model(_as_of(), _settings())
+
+    @task(retries=1, execution_timeout=timedelta(minutes=30))
+    def register(trained: dict) -> dict:
+        from ml import pipeline
+
+        return pipeline.register_model(trained, _settings())
+
+    @task(retries=1, execution_timeout=timedelta(hours=2))
+    def score(registration: dict) -> dict:
+        from ml import pipeline
+
+        return pipeline.score_customers(_as_of(), _settings())
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def build_marts(scored: dict) -> list:
+        from ml import pipeline
+
+        return pipeline.build_marts(_as_of(), _settings())
+
+    @task(retries=1, execution_timeout=timedelta(minutes=10))
+    def publish(marts: list) -> dict:
+        from ml import pipeline
+
+        return pipeline.publish(_as_of(), _settings())
+
+    publish(build_marts(score(register(train(validate_features(build_features(check_raw())))))))
+
+
+clm_pipeline()
