@@ -229,7 +229,8 @@ def _events(
     # Browsing sessions: a Poisson count over the active life, plus a thin tail after leaving.
     last_order = pd.Series(order_day).groupby(buy_customer).max()
     signup = latent["signup_day"].to_numpy()
-    active_until = np.minimum(last_order.reindex(latent["customer_id"]).fillna(pd.Series(signup + 30)).to_numpy(), span_days)
+    last_order_day = last_order.reindex(latent["customer_id"]).to_numpy()
+    active_until = np.minimum(np.where(np.isnan(last_order_day), signup + 30, last_order_day), span_days)
     active_days = np.maximum(active_until - signup, 1)
     browse_rate = latent["browse_rate"].to_numpy()
     n_active = rng.poisson(browse_rate * active_days)

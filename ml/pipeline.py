@@ -16,6 +16,7 @@ import numpy as np
 from ml import registry, tracking, transform, warehouse
 from ml.features import model_input
 from ml.ingest import raw_row_counts
+from ml.model import pick_device
 from ml.settings import Settings
 from ml.train import TrainConfig, train, time_split
 from ml.validate import validate_frame
@@ -44,9 +45,7 @@ def validate_features(as_of: date, settings: Settings) -> dict:
 def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
     examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
     experiment = tracking.configure(settings)
-    from ml.model import pick_device
-
-    result = train(examples, config or TrainConfig.for_device(pick_device()), experiment)
+    result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
     return asdict(result)
 
 
@@ -81,7 +80,7 @@ def score_customers(as_of: date, settings: Settings) -> dict:
     scores = features[["customer_id", "as_of"]].assign(
         churn_probability=probability,
         model_name=settings.model_name,
-        model_version=version,
+        model_version=int(version),
         scored_at=warehouse.utc_now(),
     )
     rows = warehouse.stage_scores(settings.warehouse, scores)

@@ -25,6 +25,7 @@ class Settings:
     airflow_home: Path
     model_name: str
     horizon_days: int
+    train_config: Path | None
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -48,6 +49,7 @@ class Settings:
             "CLM_ARTIFACT_ROOT": str(self.artifact_root),
             "CLM_MODEL_NAME": self.model_name,
             "CLM_HORIZON_DAYS": str(self.horizon_days),
+            "CLM_TRAIN_CONFIG": str(self.train_config or ""),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -72,4 +74,5 @@ def load() -> Settings:
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
+        train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
     )

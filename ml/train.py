@@ -5,10 +5,11 @@ Read top to bottom: split by time, prepare inputs, train, evaluate on the holdou
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import mlflow
@@ -46,6 +47,16 @@ class TrainConfig:
         if device.type == "cuda":
             overrides = {"batch_size": 128, "max_train_samples": None, "epochs": 3, **overrides}
         return cls(**overrides)
+
+    @classmethod
+    def from_json(cls, path: Path | None, device: torch.device) -> "TrainConfig":
+        """Device defaults, overridden by the JSON file's keys (CLM_TRAIN_CONFIG) when given."""
+        overrides = json.loads(Path(path).read_text()) if path else {}
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{path} sets unknown training option(s) {sorted(unknown)}; "
+                             f"known: {sorted(f.name for f in fields(cls))}.")
+        return cls.for_device(device, **overrides)
 
 
 @dataclass

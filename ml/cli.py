@@ -1,0 +1,211 @@
+"""`clm`: the command line for engineers and analysts.
+
+Every subcommand is a thin shell over the `ml` package; `clm run` goes through Airflow for real
+(`airflow dags test`), so what runs here is exactly what the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from ml import settings as settings_module
+
+DAG_ID = "clm_pipeline"
+ERROR_MARKERS = ("ValidationFailed", "DbtError", "ContractError", "ValueError", "Task failed", "  customer_")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    settings = settings_module.load()
+    os.environ.update(settings.env())
+    try:
+        return args.handler(args, settings) or 0
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"clm: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clm", description="Customer lifecycle data platform.")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="write a synthetic shop (the raw contract) as Parquet")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--start", default="2023-01-01", help="first day of the shop's history")
+    p.add_argument("--end", default="2025-12-31", help="last day of the shop's history")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=_generate)
+
+    p = sub.add_parser("ingest", help="load raw data into the warehouse's landing folder")
+    ingest = p.add_subparsers(title="sources", metavar="SOURCE")
+    q = ingest.add_parser("folder", help="a folder of CSV/Parquet files following the raw contract")
+    q.add_argument("path", type=Path)
+    q.set_defaults(handler=_ingest_folder)
+
+    p = sub.add_parser("run", help="run the pipeline DAG through Airflow for one scoring date")
+    p.add_argument("--as-of", type=date.fromisoformat, help="scoring date (default: the day after the last order)")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("summary", help="rows per table, holdout metrics and the champion model")
+    p.set_defaults(handler=_summary)
+
+    p = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    p.add_argument("query")
+    p.add_argument("--csv", action="store_true", help="print CSV with a header instead of a table")
+    p.set_defaults(handler=_sql)
+
+    p = sub.add_parser("promote", help="make a registered model version the champion")
+    p.add_argument("version")
+    p.set_defaults(handler=_promote)
+
+    p = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
+    p.set_defaults(handler=_rollback)
+
+    p = sub.add_parser("ui", help="start the Airflow UI (port 8080) and the MLflow UI (port 5000)")
+    p.add_argument("--airflow-port", type=int, default=8080)
+    p.add_argument("--mlflow-port", type=int, default=5000)
+    p.set_defaults(handler=_ui)
+    return parser
+
+
+def _generate(args, settings) -> int:
+    from ml.generate import ShopConfig, generate_shop, write_shop
+
+    config = ShopConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    counts = write_shop(generate_shop(config), args.out)
+    print(f"wrote {args.out}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return 0
+
+
+def _ingest_folder(args, settings) -> int:
+    from ml.ingest import ingest_folder
+
+    counts = ingest_folder(args.path, settings.raw_dir)
+    print(f"landed in {settings.raw_dir}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return 0
+
+
+def _run(args, settings) -> int:
+    as_of = args.as_of or _default_as_of(settings)
+    _airflow(["db", "migrate"], settings, quiet=True)
+    _airflow(["dags", "reserialize"], settings, quiet=True)
+    print(f"running {DAG_ID} through Airflow for as_of={as_of} ...", flush=True)
+    log_path = settings.home / "logs" / f"run_{as_of}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        completed = subprocess.run(
+            ["airflow", "dags", "test", DAG_ID, as_of.isoformat(), "-c", json.dumps({"as_of": as_of.isoformat()})],
+            env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT,
+        )
+    failure = _failed_task(log_path)
+    if completed.returncode != 0 or failure:
+        print(f"the run for {as_of} failed; nothing analysts read was changed. Full log: {log_path}", file=sys.stderr)
+        print(failure or "", file=sys.stderr)
+        return 1
+    print(f"run for {as_of} succeeded (log: {log_path})")
+    return _summary(args, settings)
+
+
+def _failed_task(log_path: Path) -> str | None:
+    """None when the logged DAG run succeeded, else the lines that say why it did not."""
+    text = log_path.read_text(errors="replace")
+    if "DagRun Finished" in text and "state=success" in text.split("DagRun Finished")[-1].splitlines()[0]:
+        return None
+    errors = [line for line in text.splitlines() if any(key in line for key in ERROR_MARKERS)]
+    return "\n".join(errors[-20:]) or "the DAG run did not finish"
+
+
+def _summary(args, settings) -> int:
+    from ml.summary import summary
+
+    print(summary(settings))
+    return 0
+
+
+def _sql(args, settings) -> int:
+    from ml.warehouse import query
+
+    frame = query(settings.warehouse, args.query)
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        from tabulate import tabulate
+
+        print(tabulate(frame, headers="keys", tablefmt="psql", showindex=False, floatfmt=".4g"))
+        print(f"({len(frame)} rows)")
+    return 0
+
+
+def _promote(args, settings) -> int:
+    from ml import registry, tracking
+
+    tracking.configure(settings)
+    registry.promote(settings.model_name, args.version)
+    print(f"{settings.model_name} version {args.version} is now the champion")
+    return 0
+
+
+def _rollback(args, settings) -> int:
+    from ml import registry, tracking
+
+    tracking.configure(settings)
+    version = registry.rollback(settings.model_name)
+    print(f"{settings.model_name} champion rolled back to version {version}")
+    return 0
+
+
+def _ui(args, settings) -> int:
+    _airflow(["db", "migrate"], settings, quiet=True)
+    env = _airflow_env(settings)
+    env["AIRFLOW__API__PORT"] = str(args.airflow_port)
+    mlflow_ui = subprocess.Popen(
+        ["mlflow", "ui", "--backend-store-uri", settings.tracking_uri, "--port", str(args.mlflow_port)], env=env
+    )
+    print(f"MLflow UI: http://localhost:{args.mlflow_port}  Airflow UI: http://localhost:{args.airflow_port} "
+          f"(user admin, password in {settings.airflow_home}/simple_auth_manager_passwords.json.generated)")
+    try:
+        return subprocess.call(["airflow", "standalone"], env=env)
+    finally:
+        mlflow_ui.terminate()
+
+
+def _default_as_of(settings) -> date:
+    """The shop's 'today': the day after its last order."""
+    import duckdb
+
+    orders = settings.raw_dir / "orders.parquet"
+    if not orders.exists():
+        raise FileNotFoundError(f"No raw data in {settings.raw_dir}. Load some first: `clm ingest folder DIR`.")
+    last = duckdb.sql(f"select max(cast(ordered_at as timestamp)) from read_parquet('{orders}')").fetchone()[0]
+    return last.date() + timedelta(days=1)
+
+
+def _airflow_env(settings) -> dict[str, str]:
+    """Airflow starts `airflow` subprocesses by name: the venv's bin must lead PATH."""
+    env = {**os.environ, **settings.env()}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _airflow(arguments: list[str], settings, quiet: bool = False) -> None:
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    output = subprocess.DEVNULL if quiet else None
+    completed = subprocess.run(["airflow", *arguments], env=_airflow_env(settings), stdout=output, stderr=output)
+    if completed.returncode != 0:
+        raise RuntimeError(f"`airflow {' '.join(arguments)}` failed; run it by hand to see why.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The short report `make demo` and `clm run` end with: what was built, how good the model is,
+and where to look next."""
+
+from __future__ import annotations
+
+from ml import registry, tracking, warehouse
+from ml.settings import Settings
+
+TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores")
+
+
+def summary(settings: Settings) -> str:
+    lines = ["", "== clm summary =="]
+    with warehouse.connect(settings.warehouse, read_only=True) as con:
+        for table in TABLES:
+            rows = con.execute(f"select count(*) from {warehouse.ANALYTICS}.{table}").fetchone()[0]
+            lines.append(f"  analytics.{table:<20} {rows:>10,} rows")
+        as_of, customers, mean_p = con.execute(
+            f"select max(as_of), count(distinct customer_id), avg(churn_probability) from {warehouse.SCORES} "
+            f"where as_of = (select max(as_of) from {warehouse.SCORES})"
+        ).fetchone()
+        segments = con.execute(
+            f"select rfm_segment, count(*) from {warehouse.ANALYTICS}.customer_segments "
+            "group by 1 order by 2 desc limit 5"
+        ).fetchall()
+    lines.append(f"  latest scores: as_of {as_of}, {customers:,} customers, mean churn probability {mean_p:.3f}")
+    lines.append("  top segments: " + ", ".join(f"{name or 'no orders yet'} {n:,}" for name, n in segments))
+
+    tracking.configure(settings)
+    version = registry.champion_version(settings.model_name)
+    if version is not None:
+        from mlflow import MlflowClient
+
+        tags = MlflowClient().get_model_version(settings.model_name, version).tags
+        metrics = ", ".join(f"{k.removeprefix('holdout_')} {float(v):.3f}" for k, v in sorted(tags.items())
+                            if k.startswith("holdout_") and k != "holdout_as_of")
+        lines.append(f"  champion: {settings.model_name} version {version} "
+                     f"(holdout as of {tags.get('holdout_as_of')}: {metrics})")
+    lines += [
+        "",
+        "next:",
+        "  clm sql \"select rfm_segment, count(*), avg(churn_probability) from customer_segments group by 1\"",
+        "  clm sql \"select * from customer_scores order by churn_probability desc limit 10\"",
+        "  make ui     # Airflow UI on :8080, MLflow UI on :5000",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Shared fixtures. Every test runs against real components in a throwaway CLM_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Airflow reads its home when first imported: keep this test session's away from ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="clm-test-airflow-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+from ml.generate import ShopConfig, generate_shop, write_shop  # noqa: E402
+
+TINY = ShopConfig(customers=250, seed=7, start="2024-01-01", end="2025-12-31", products_per_category=5)
+# Small enough for 2 CPU cores, large enough to learn something.
+TINY_TRAINING = {"max_train_samples": 192, "max_length": 64, "batch_size": 32, "epochs": 1}
+
+
+def clm_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLM_", "AIRFLOW", "MLFLOW_"))}
+    env.update({"CLM_HOME": str(home), "CLM_TRAIN_CONFIG": str(home / "train.json"), "HF_HUB_OFFLINE": "1"})
+    return env
+
+
+def clm(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `clm` console command in its own process, as a user would."""
+    completed = subprocess.run([str(Path(sys.executable).with_name("clm")), *args],
+                               env=clm_env(home), capture_output=True, text=True)
+    if check and completed.returncode != 0:
+        raise AssertionError(f"clm {' '.join(args)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    return completed
+
+
+@pytest.fixture(scope="session")
+def tiny_shop(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shop")
+    write_shop(generate_shop(TINY), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pipeline_home(tmp_path_factory, tiny_shop) -> Path:
+    """A CLM_HOME after one successful `clm run` through Airflow on the tiny shop."""
+    home = tmp_path_factory.mktemp("clm_home")
+    (home / "train.json").write_text(json.dumps(TINY_TRAINING))
+    clm(home, "ingest", "folder", str(tiny_shop))
+    clm(home, "run", "--as-of", "2026-01-01")
+    return home

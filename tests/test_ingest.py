@@ -1,0 +1,34 @@
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.contract import ContractError
+from ml.ingest import ingest_folder, raw_row_counts
+
+
+def test_orders_only_csv_lands_with_empty_optional_tables(tmp_path):
+    source = tmp_path / "export"
+    source.mkdir()
+    pd.DataFrame({"order_id": [1, 2], "customer_id": ["a", "b"], "ordered_at": ["2025-01-01", "2025-02-01"],
+                  "amount": [10.0, 20.0]}).to_csv(source / "orders.csv", index=False)
+    counts = ingest_folder(source, tmp_path / "raw")
+    assert counts == {"orders": 2, "customers": 0, "order_items": 0, "products": 0, "events": 0, "reviews": 0}
+    assert raw_row_counts(tmp_path / "raw")["orders"] == 2
+    columns = [r[0] for r in duckdb.sql(f"describe select * from '{tmp_path}/raw/orders.parquet'").fetchall()]
+    assert columns == ["order_id", "customer_id", "ordered_at", "amount", "status"]
+    review_columns = [r[0] for r in duckdb.sql(f"describe select * from '{tmp_path}/raw/reviews.parquet'").fetchall()]
+    assert "review_text" in review_columns
+
+
+def test_missing_required_column_is_a_clear_error_and_loads_nothing(tmp_path):
+    source = tmp_path / "export"
+    source.mkdir()
+    pd.DataFrame({"order_id": [1], "customer_id": ["a"], "amount": [1.0]}).to_parquet(source / "orders.parquet")
+    with pytest.raises(ContractError, match="orders.parquet lacks required column.*ordered_at"):
+        ingest_folder(source, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_orders_table_is_named(tmp_path):
+    with pytest.raises(ContractError, match="required table `orders` is missing"):
+        ingest_folder(tmp_path, tmp_path / "raw")

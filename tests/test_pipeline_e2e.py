@@ -1,0 +1,93 @@
+"""The whole pipeline through Airflow (`airflow dags test`), dbt, GX, MLflow and torch, for real."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+from mlflow import MlflowClient, set_tracking_uri
+
+from tests.conftest import clm
+
+pytestmark = pytest.mark.e2e
+
+
+def read(home, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_every_customer_is_scored_once_with_a_probability(pipeline_home, tiny_shop):
+    customers = pd.read_parquet(tiny_shop / "customers.parquet")
+    scores = read(pipeline_home, "select * from analytics.customer_scores")
+    assert len(scores) == len(customers) == scores["customer_id"].nunique()
+    assert set(scores["customer_id"]) == set(customers["customer_id"].astype(str))
+    assert scores["churn_probability"].between(0, 1).all()
+    assert scores["churn_probability"].std() > 0
+    assert (scores["as_of"].astype(str) == "2026-01-01").all()
+    assert (scores["model_name"] == "clm-customer-model").all()
+
+
+def test_a_model_version_is_registered_and_is_champion(pipeline_home):
+    set_tracking_uri(f"sqlite:///{pipeline_home / 'mlflow.db'}")
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("clm-customer-model", "champion")
+    assert 0.5 < float(champion.tags["holdout_roc_auc"]) <= 1.0
+    run = client.get_run(champion.tags["run_id"])
+    assert run.data.metrics["holdout_brier"] < 0.3
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/roc.png", "plots/calibration.png"}
+    scores = read(pipeline_home, "select distinct model_version from analytics.customer_scores")
+    assert scores["model_version"].tolist() == [int(champion.version)]
+
+
+def test_segments_features_and_sql_read_back(pipeline_home):
+    segments = read(pipeline_home, "select * from analytics.customer_segments")
+    features = read(pipeline_home, "select * from analytics.customer_features")
+    assert len(segments) == len(features) == segments["customer_id"].nunique()
+    buyers = segments[segments["frequency"] > 0]
+    assert buyers["rfm_segment"].notna().all()
+    assert segments["value_tier"].isin(["low", "medium", "high"]).all()
+    assert segments["churn_probability"].between(0, 1).all()
+    csv = clm(pipeline_home, "sql", "select count(*) as n from customer_scores", "--csv").stdout
+    assert pd.read_csv(io.StringIO(csv))["n"].tolist() == [len(segments)]
+    table = clm(pipeline_home, "sql", "select rfm_segment, count(*) as n from customer_segments group by 1").stdout
+    assert "rfm_segment" in table and "rows)" in table
+
+
+def test_sql_is_read_only(pipeline_home):
+    failed = clm(pipeline_home, "sql", "drop table analytics.customer_scores", check=False)
+    assert failed.returncode != 0 and "read-only" in failed.stderr.lower()
+    assert len(read(pipeline_home, "select * from analytics.customer_scores")) > 0
+
+
+def test_rerun_of_the_same_date_is_idempotent(pipeline_home):
+    before = read(pipeline_home, "select customer_id, as_of from analytics.customer_scores order by 1")
+    clm(pipeline_home, "run", "--as-of", "2026-01-01")
+    after = read(pipeline_home, "select customer_id, as_of from analytics.customer_scores order by 1")
+    pd.testing.assert_frame_equal(before, after)
+    features = read(pipeline_home, "select count(*) as n, count(distinct customer_id) as k from analytics.customer_features")
+    assert features["n"].item() == features["k"].item() == len(before)
+
+
+def test_corrupted_feature_fails_the_run_and_keeps_previous_scores(pipeline_home, tiny_shop, tmp_path):
+    before = read(pipeline_home, "select * from analytics.customer_scores order by customer_id")
+    bad = tmp_path / "bad_shop"
+    shutil.copytree(tiny_shop, bad)
+    orders = pd.read_parquet(bad / "orders.parquet")
+    victim = orders.loc[0, "customer_id"]
+    orders.loc[orders["customer_id"] == victim, "amount"] = -1000.0
+    orders.to_parquet(bad / "orders.parquet", index=False)
+    clm(pipeline_home, "ingest", "folder", str(bad))
+
+    failed = clm(pipeline_home, "run", "--as-of", "2026-01-02", check=False)
+
+    assert failed.returncode == 1
+    assert "customer_features.monetary" in failed.stderr
+    assert f"customer_id={victim}" in failed.stderr
+    after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id")
+    pd.testing.assert_frame_equal(before, after)
+    clm(pipeline_home, "ingest", "folder", str(tiny_shop))
