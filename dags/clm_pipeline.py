@@ -8,12 +8,15 @@ registry's champion and publishes the results for analysts, all in one transacti
 | task | what it does | if it fails |
 | --- | --- | --- |
 | `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
-| `build_features` | `dbt build` of staging, intermediate, `customer_features`, `training_examples` | read the failing model or test in the log |
-| `validate_features` | GX suite `expectations/customer_features.json` | the log names the column, rule and example rows |
+| `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
+| `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | read the failing model or test in the log |
+| `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the log counts rows per rule; see `build.quarantine_<table>` |
+| `validate_features` | GX suites on `customer_features` and `training_examples` | the log names the column, rule and example rows |
 | `train` | fine-tunes the transformer on the time-based split, logs to MLflow | see the MLflow run |
 | `register` | registers the candidate; champion/challenger gate | see the version's tags in MLflow |
 | `score` | scores all customers with `models:/<name>@champion` | |
 | `build_marts` | `dbt build` of `customer_segments` | |
+| `validate_marts` | GX suites on `customer_segments` and this run's scores | |
 | `publish` | swaps the run's tables into the `analytics` schema atomically | nothing analysts read changed before this task |
 
 Until `publish` succeeds, nothing in the `analytics` schema changes. The scoring date is the
@@ -66,14 +69,26 @@ def clm_pipeline():
 
         return pipeline.check_raw(_settings())
 
+    @task(execution_timeout=timedelta(minutes=30))
+    def validate_raw(raw_counts: dict) -> dict:
+        from ml import pipeline
+
+        return pipeline.validate_raw(_settings())
+
     @task(execution_timeout=timedelta(hours=2))
-    def build_features(raw_counts: dict) -> list:
+    def build_features(raw_validation: dict) -> list:
         from ml import pipeline
 
         return pipeline.build_features(_as_of(), _settings())
 
+    @task(execution_timeout=timedelta(minutes=10))
+    def check_quarantine(built: list) -> dict:
+        from ml import pipeline
+
+        return pipeline.check_quarantine(_settings())
+
     @task(execution_timeout=timedelta(minutes=30))
-    def validate_features(built: list) -> dict:
+    def validate_features(quarantined: dict) -> dict:
         from ml import pipeline
 
         return pipeline.validate_features(_as_of(), _settings())
@@ -102,13 +117,22 @@ def clm_pipeline():
 
         return pipeline.build_marts(_as_of(), _settings())
 
+    @task(execution_timeout=timedelta(minutes=30))
+    def validate_marts(marts: list) -> dict:
+        from ml import pipeline
+
+        return pipeline.validate_marts(_as_of(), _settings())
+
     @task(retries=1, execution_timeout=timedelta(minutes=10))
-    def publish(marts: list) -> dict:
+    def publish(validation: dict) -> dict:
         from ml import pipeline
 
         return pipeline.publish(_as_of(), _settings())
 
-    publish(build_marts(score(register(train(validate_features(build_features(check_raw())))))))
+    raw = validate_raw(check_raw())
+    features = validate_features(check_quarantine(build_features(raw)))
+    scored = score(register(train(features)))
+    publish(validate_marts(build_marts(scored)))
 
 
 clm_pipeline()

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     q = ingest.add_parser("folder", help="a folder of CSV/Parquet files following the raw contract")
     q.add_argument("path", type=Path)
     q.set_defaults(handler=_ingest_folder)
+    q = ingest.add_parser("cdnow", help="CDNOW's transaction log (shipped in the lifetimes wheel), orders only")
+    q.set_defaults(handler=_ingest_cdnow)
 
     p = sub.add_parser("run", help="run the pipeline DAG through Airflow for one scoring date")
     p.add_argument("--as-of", type=date.fromisoformat, help="scoring date (default: the day after the last order)")
@@ -94,6 +96,14 @@ def _ingest_folder(args, settings) -> int:
 
     counts = ingest_folder(args.path, settings.raw_dir)
     print(f"landed in {settings.raw_dir}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return 0
+
+
+def _ingest_cdnow(args, settings) -> int:
+    from ml.ingest import ingest_cdnow
+
+    counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow")
+    print(f"landed CDNOW in {settings.raw_dir}: orders {counts['orders']:,} (one per customer and day)")
     return 0
 
 
@@ -188,7 +198,8 @@ def _default_as_of(settings) -> date:
     orders = settings.raw_dir / "orders.parquet"
     if not orders.exists():
         raise FileNotFoundError(f"No raw data in {settings.raw_dir}. Load some first: `clm ingest folder DIR`.")
-    last = duckdb.sql(f"select max(cast(ordered_at as timestamp)) from read_parquet('{orders}')").fetchone()[0]
+    with duckdb.connect() as con:
+        last = con.execute(f"select max(try_cast(ordered_at as timestamp)) from read_parquet('{orders}')").fetchone()[0]
     return last.date() + timedelta(days=1)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 # Counts and money are heavy-tailed: the model sees log1p of them.
 LOG_FEATURES = (
     "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
+    "days_since_first_order", "last_order_gap_days",
     "mean_interpurchase_days", "std_interpurchase_days", "avg_items_per_order",
     "orders_last_30d", "orders_prev_30d", "spend_last_30d", "spend_prev_30d",
     "sessions", "product_views", "add_to_carts", "purchase_events",
@@ -20,7 +21,7 @@ LOG_FEATURES = (
 PLAIN_FEATURES = (
     "discount_share", "cancel_rate", "return_rate", "sessions_per_week", "view_to_cart_rate",
     "cart_to_purchase_rate", "top_category_share", "mean_rating", "negative_review_share",
-    "last_review_rating",
+    "last_review_rating", "mean_review_sentiment", "last_review_sentiment",
 )
 NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES
 TEXT_COLUMNS = ("top_category", "last_review_text")

@@ -15,13 +15,15 @@ import numpy as np
 
 from ml import registry, tracking, transform, warehouse
 from ml.features import model_input
+from ml.contract import RAW_TABLES
 from ml.ingest import raw_row_counts
 from ml.model import pick_device
 from ml.settings import Settings
 from ml.train import TrainConfig, train, time_split
-from ml.validate import validate_frame
+from ml.validate import validate_tables
 
 log = logging.getLogger(__name__)
+RAW_SAMPLE_ROWS = 200_000
 
 
 def check_raw(settings: Settings) -> dict[str, int]:
@@ -32,14 +34,45 @@ def check_raw(settings: Settings) -> dict[str, int]:
     return counts
 
 
+def validate_raw(settings: Settings) -> dict:
+    """GX suites on the landed raw tables, on a sample: structure and tolerances. Every row is
+    checked against the contract's rules by the quarantine models during the dbt build."""
+    frames = {f"raw_{name}": warehouse.sample_parquet(settings.raw_dir / f"{name}.parquet", RAW_SAMPLE_ROWS)
+              for name in (t.name for t in RAW_TABLES)}
+    return validate_tables(frames, settings.expectations_dir, settings.gx_root)
+
+
 def build_features(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.FEATURE_SELECTOR, as_of, settings)
 
 
+def check_quarantine(settings: Settings) -> dict[str, dict[str, int]]:
+    """Count quarantined raw rows per table and rule; fail when a table loses too many.
+
+    A few bad rows are normal and are set aside; a large share means a broken export, and
+    building on the rest would quietly mislead everyone downstream.
+    """
+    counts = warehouse.quarantine_counts(settings.warehouse)
+    raw = raw_row_counts(settings.raw_dir)
+    broken = []
+    for table, rules in counts.items():
+        share = sum(rules.values()) / raw[table] if raw[table] else 0.0
+        if share > settings.max_quarantine_share:
+            detail = ", ".join(f"{rule} {n:,}" for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]))
+            broken.append(f"{table}: {share:.1%} of {raw[table]:,} rows quarantined ({detail}); "
+                          f"see {warehouse.BUILD}.quarantine_{table}")
+    if broken:
+        raise ValueError(
+            f"Too much bad input (limit {settings.max_quarantine_share:.0%} per table, CLM_MAX_QUARANTINE_SHARE); "
+            "nothing was published:\n  " + "\n  ".join(broken)
+        )
+    return counts
+
+
 def validate_features(as_of: date, settings: Settings) -> dict:
-    frame = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
-    result = validate_frame(frame, settings.expectations_dir / "customer_features.json")
-    return result["statistics"]
+    frames = {name: warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.{name}")
+              for name in ("customer_features", "training_examples")}
+    return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
 def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
@@ -89,6 +122,14 @@ def score_customers(as_of: date, settings: Settings) -> dict:
 
 def build_marts(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.MARTS_SELECTOR, as_of, settings)
+
+
+def validate_marts(as_of: date, settings: Settings) -> dict:
+    frames = {
+        "customer_segments": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_segments"),
+        "customer_scores": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.SCORES_STAGED}"),
+    }
+    return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
 def publish(as_of: date, settings: Settings) -> dict[str, int]:

@@ -26,6 +26,7 @@ class Settings:
     model_name: str
     horizon_days: int
     train_config: Path | None
+    max_quarantine_share: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -34,6 +35,11 @@ class Settings:
     @property
     def expectations_dir(self) -> Path:
         return PROJECT_DIR / "expectations"
+
+    @property
+    def gx_root(self) -> Path:
+        """GX's file context; Data Docs at gx/uncommitted/data_docs/local_site/index.html."""
+        return self.home / "gx"
 
     @property
     def dags_dir(self) -> Path:
@@ -50,6 +56,7 @@ class Settings:
             "CLM_MODEL_NAME": self.model_name,
             "CLM_HORIZON_DAYS": str(self.horizon_days),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
+            "CLM_MAX_QUARANTINE_SHARE": str(self.max_quarantine_share),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -74,5 +81,6 @@ def load() -> Settings:
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
+        max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ml import registry, tracking, warehouse
 from ml.settings import Settings
+from ml.validate import data_docs_index
 
 TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores")
 
@@ -19,11 +20,17 @@ def summary(settings: Settings) -> str:
             f"select max(as_of), count(distinct customer_id), avg(churn_probability) from {warehouse.SCORES} "
             f"where as_of = (select max(as_of) from {warehouse.SCORES})"
         ).fetchone()
+        quarantined = {
+            table: con.execute(f"select count(*) from {warehouse.ANALYTICS}.{table}").fetchone()[0]
+            for table in warehouse.QUARANTINE_TABLES
+        }
         segments = con.execute(
             f"select rfm_segment, count(*) from {warehouse.ANALYTICS}.customer_segments "
             "group by 1 order by 2 desc limit 5"
         ).fetchall()
     lines.append(f"  latest scores: as_of {as_of}, {customers:,} customers, mean churn probability {mean_p:.3f}")
+    lines.append("  quarantined raw rows: " + (", ".join(f"{t.removeprefix('quarantine_')} {n:,}"
+                                                         for t, n in quarantined.items() if n) or "none"))
     lines.append("  top segments: " + ", ".join(f"{name or 'no orders yet'} {n:,}" for name, n in segments))
 
     tracking.configure(settings)
@@ -42,5 +49,6 @@ def summary(settings: Settings) -> str:
         "  clm sql \"select rfm_segment, count(*), avg(churn_probability) from customer_segments group by 1\"",
         "  clm sql \"select * from customer_scores order by churn_probability desc limit 10\"",
         "  make ui     # Airflow UI on :8080, MLflow UI on :5000",
+        f"  GX Data Docs: {data_docs_index(settings.gx_root)}",
     ]
     return "\n".join(lines)

@@ -14,9 +14,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ml.ingest import snapshot_id
 from ml.settings import Settings
 
-FEATURE_SELECTOR = "+customer_features +training_examples"
+FEATURE_SELECTOR = "+customer_features +training_examples +path:models/quarantine"
 MARTS_SELECTOR = "customer_segments rfm_segments"
 
 
@@ -45,8 +46,12 @@ def target_path(settings: Settings) -> Path:
 
 def build(select: str, as_of: date, settings: Settings) -> list[str]:
     """`dbt build` the selection for as_of; return the models built, raise on any failure."""
+    snapshot = snapshot_id(settings.raw_dir)
+    built_marker = settings.home / "dbt" / "built_snapshot_id"
+    full_refresh = snapshot is None or not built_marker.exists() or built_marker.read_text() != snapshot
     command = dbt_command("build", settings, "--select", *select.split(),
-                          "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1")
+                          "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1",
+                          *(["--full-refresh"] if full_refresh else []))
     completed = subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
     sys.stdout.write(completed.stdout)
     results = _run_results(settings)
@@ -56,6 +61,8 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
         if not details:
             details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
         raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
+    if snapshot is not None:
+        built_marker.write_text(snapshot)
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
 
 

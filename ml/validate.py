@@ -26,13 +26,14 @@ class ValidationFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Failure:
+    table: str
     rule: str
     column: str
     unexpected_count: int | None
     examples: list[dict]
 
-    def describe(self, table: str) -> str:
-        where = f"{table}.{self.column}" if self.column else table
+    def describe(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
         count = f"{self.unexpected_count} row(s) broke it" if self.unexpected_count is not None else "failed"
         examples = "; e.g. " + ", ".join(_format_row(row) for row in self.examples) if self.examples else ""
         return f"{where}: {self.rule} {count}{examples}"
@@ -49,35 +50,59 @@ def load_suite(path: Path):
     return gx.ExpectationSuite(name=spec["name"], expectations=expectations, meta=spec.get("meta", {}))
 
 
-def validate_frame(frame: pd.DataFrame, suite_path: Path, key: str = "customer_id") -> dict:
-    """Validate `frame` against the suite; return GX's result as a dict, raise ValidationFailed on any failure."""
+def validate_tables(frames: dict[str, pd.DataFrame], suites_dir: Path, gx_root: Path) -> dict[str, dict]:
+    """Validate each table against its suite (`<name>.json` in suites_dir) through a GX
+    checkpoint, which also updates the Data Docs under gx_root. Every failure of every table is
+    reported at once; any failure raises ValidationFailed."""
+    failures, statistics = [], {}
+    for name, frame in frames.items():
+        suite = load_suite(suites_dir / f"{name}.json")
+        found, statistics[name] = _run_checkpoint(frame, suite, gx_root, "customer_id")
+        failures += found
+    if failures:
+        raise ValidationFailed(_report(failures))
+    return statistics
+
+
+def data_docs_index(gx_root: Path) -> Path:
+    return gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def _run_checkpoint(frame: pd.DataFrame, suite, gx_root: Path, key: str) -> tuple[list[Failure], dict]:
     import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    suite = load_suite(suite_path)
-    context = gx.get_context(mode="ephemeral")
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("clm")
-        .add_dataframe_asset(suite.name)
-        .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": frame})
+    source = context.data_sources.add_or_update_pandas("clm")
+    asset = next((a for a in source.assets if a.name == suite.name), None) or source.add_dataframe_asset(suite.name)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) \
+        or asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
     )
-    index_columns = [key] if key in frame.columns else []
-    result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns}
-    )
-    failures = [_failure(r) for r in result.results if not r.success]
-    if failures:
-        raise ValidationFailed(
-            f"Validation of {suite.name} failed ({len(failures)} of {len(result.results)} expectations); "
-            "nothing was published:\n  " + "\n  ".join(f.describe(suite.name) for f in failures)
-        )
-    log.info("%s passed %d expectations on %d rows", suite.name, len(result.results), len(frame))
-    return result.to_json_dict()
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=suite.name,
+        validation_definitions=[definition],
+        actions=[UpdateDataDocsAction(name="update_data_docs")],
+        result_format={"result_format": "COMPLETE",
+                       "unexpected_index_column_names": [key] if key in frame.columns else []},
+    ))
+    result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
+    failures = [_failure(suite.name, r) for r in result.results if not r.success]
+    log.info("%s: %d of %d expectations passed on %d rows", suite.name,
+             len(result.results) - len(failures), len(result.results), len(frame))
+    return failures, dict(result.statistics)
 
 
-def _failure(result) -> Failure:
+def _report(failures: list[Failure]) -> str:
+    return (f"Validation failed ({len(failures)} expectation(s) broken); nothing was published:\n  "
+            + "\n  ".join(f.describe() for f in failures))
+
+
+def _failure(table: str, result) -> Failure:
     kwargs = result.expectation_config.kwargs
     column = kwargs.get("column") or ", ".join(v for k, v in kwargs.items() if k.startswith("column_"))
     bounds = {k: v for k, v in kwargs.items() if k in {"min_value", "max_value", "value_set", "or_equal"}}
@@ -88,7 +113,7 @@ def _failure(result) -> Failure:
     examples = list(details.get("unexpected_index_list") or [])[:MAX_EXAMPLES]
     if not examples:
         examples = [{"value": v} for v in (details.get("partial_unexpected_list") or [])[:MAX_EXAMPLES]]
-    return Failure(rule=rule, column=column, unexpected_count=details.get("unexpected_count"), examples=examples)
+    return Failure(table=table, rule=rule, column=column, unexpected_count=details.get("unexpected_count"), examples=examples)
 
 
 def _format_row(row: dict) -> str:

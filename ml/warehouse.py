@@ -15,10 +15,14 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from ml.contract import RAW_TABLES
+
 BUILD = "build"
 ANALYTICS = "analytics"
+RAW_TABLE_NAMES = tuple(table.name for table in RAW_TABLES)
+QUARANTINE_TABLES = tuple(f"quarantine_{name}" for name in RAW_TABLE_NAMES)
 # Tables analysts read: replaced whole on publish.
-PUBLISHED_TABLES = ("customer_features", "customer_segments", "training_examples")
+PUBLISHED_TABLES = ("customer_features", "customer_segments", "training_examples") + QUARANTINE_TABLES
 SCORES_STAGED = f"{BUILD}.scores_staged"
 SCORES = f"{ANALYTICS}.customer_scores"
 
@@ -37,6 +41,24 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
 def read_frame(path: Path, query: str, params: list | None = None) -> pd.DataFrame:
     with connect(path, read_only=True) as con:
         return con.execute(query, params or []).df()
+
+
+def sample_parquet(path: Path, rows: int) -> pd.DataFrame:
+    """A repeatable sample of at most `rows` rows of a Parquet file."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"select * from read_parquet('{path}') using sample reservoir({int(rows)} rows) repeatable (42)"
+        ).df()
+
+
+def quarantine_counts(path: Path) -> dict[str, dict[str, int]]:
+    """{raw table: {rule: quarantined rows}} from the build schema's quarantine tables."""
+    counts: dict[str, dict[str, int]] = {}
+    with connect(path, read_only=True) as con:
+        for name in RAW_TABLE_NAMES:
+            rows = con.execute(f"select rule, count(*) from {BUILD}.quarantine_{name} group by rule").fetchall()
+            counts[name] = {rule: n for rule, n in rows}
+    return counts
 
 
 def stage_scores(path: Path, scores: pd.DataFrame) -> int:

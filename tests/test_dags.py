@@ -2,8 +2,8 @@ from airflow.dag_processing.dagbag import DagBag
 
 from ml.settings import PROJECT_DIR
 
-EXPECTED_CHAIN = ["check_raw", "build_features", "validate_features", "train", "register", "score",
-                  "build_marts", "publish"]
+EXPECTED_CHAIN = ["check_raw", "validate_raw", "build_features", "check_quarantine", "validate_features", "train",
+                  "register", "score", "build_marts", "validate_marts", "publish"]
 
 
 def test_every_dag_imports_without_errors():

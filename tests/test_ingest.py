@@ -32,3 +32,13 @@ def test_missing_required_column_is_a_clear_error_and_loads_nothing(tmp_path):
 def test_missing_orders_table_is_named(tmp_path):
     with pytest.raises(ContractError, match="required table `orders` is missing"):
         ingest_folder(tmp_path, tmp_path / "raw")
+
+
+def test_ids_exported_as_floats_come_back_as_integers(tmp_path):
+    source = tmp_path / "export"
+    source.mkdir()
+    pd.DataFrame({"order_id": [1.0, 2.0], "customer_id": [7.0, None], "ordered_at": ["2025-01-01", "2025-02-01"],
+                  "amount": [10.0, 20.0]}).to_parquet(source / "orders.parquet")
+    ingest_folder(source, tmp_path / "raw")
+    rows = duckdb.sql(f"select order_id, customer_id from '{tmp_path}/raw/orders.parquet' order by 1").fetchall()
+    assert rows == [("1", "7"), ("2", None)]

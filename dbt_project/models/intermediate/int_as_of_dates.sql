@@ -1,5 +1,5 @@
 -- The dates features are computed as of: the scoring date (var as_of) and the past training
--- cutoffs as_of - H - i * step, each early enough for its label window (cutoff, cutoff + H]
+-- cutoffs as_of - H - i * step, each early enough for its label window [cutoff, cutoff + H)
 -- to have closed before the scoring date.
 select
     cast('{{ var("as_of") }}' as date) as as_of,

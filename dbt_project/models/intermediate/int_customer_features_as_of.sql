@@ -18,6 +18,8 @@ select
     orders.frequency,
     orders.monetary,
     orders.monetary / nullif(orders.frequency, 0) as avg_order_value,
+    date_diff('day', orders.first_order_at, cast(spine.as_of as timestamp)) as days_since_first_order,
+    orders.last_order_gap_days,
     orders.mean_interpurchase_days,
     orders.std_interpurchase_days,
     orders.avg_items_per_order,
@@ -45,6 +47,8 @@ select
     reviews.mean_rating,
     reviews.negative_review_share,
     reviews.last_review_rating,
+    reviews.mean_review_sentiment,
+    reviews.last_review_sentiment,
     reviews.last_review_text
 from spine
 inner join orders on orders.customer_id = spine.customer_id and orders.as_of = spine.as_of

@@ -1,5 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_date',
+    )
+}}
 -- Clickstream rolled up to one row per customer and day: the grain every as-of date reuses,
 -- so events are scanned once however many cutoffs a run computes.
+-- Incremental: a run re-reads only the last `events_lookback_days` days (late events, a day
+-- re-run) and replaces those days whole. A fresh ingest rebuilds it from scratch.
 select
     customer_id,
     cast(occurred_at as date) as event_date,
@@ -8,4 +17,10 @@ select
     count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
     count(*) filter (where event_type = 'purchase') as purchases
 from {{ ref('stg_shop__events') }}
+{% if is_incremental() %}
+where occurred_at >= (
+    select coalesce(max(event_date), date '1900-01-01') - to_days({{ var('events_lookback_days') }})
+    from {{ this }}
+)
+{% endif %}
 group by customer_id, cast(occurred_at as date)

@@ -14,6 +14,8 @@ select
     coalesce(sum(orders.amount) filter (where not orders.is_cancelled), 0) as monetary,
     min(orders.ordered_at) filter (where not orders.is_cancelled) as first_order_at,
     max(orders.ordered_at) filter (where not orders.is_cancelled) as last_order_at,
+    arg_max(orders.days_since_previous_order, orders.ordered_at) filter (where not orders.is_cancelled)
+        as last_order_gap_days,
     avg(orders.days_since_previous_order) as mean_interpurchase_days,
     stddev_samp(orders.days_since_previous_order) as std_interpurchase_days,
     avg(orders.items) filter (where not orders.is_cancelled) as avg_items_per_order,

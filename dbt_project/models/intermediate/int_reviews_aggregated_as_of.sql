@@ -6,9 +6,11 @@ select
     avg(reviews.rating) as mean_rating,
     avg(case when reviews.rating <= 2 then 1.0 else 0.0 end) as negative_review_share,
     arg_max(reviews.rating, reviews.reviewed_at) as last_review_rating,
+    avg(reviews.sentiment) as mean_review_sentiment,
+    arg_max(reviews.sentiment, reviews.reviewed_at) as last_review_sentiment,
     arg_max(reviews.review_text, reviews.reviewed_at) as last_review_text
 from {{ ref('int_customers_spined') }} as spine
-inner join {{ ref('stg_shop__reviews') }} as reviews
+inner join {{ ref('int_reviews_scored') }} as reviews
     on reviews.customer_id = spine.customer_id
     and reviews.reviewed_at < spine.as_of
 group by spine.customer_id, spine.as_of

@@ -29,6 +29,9 @@ select
     buyers.f_score,
     buyers.m_score,
     rules.segment as rfm_segment,
+    {{ lifecycle_stage('features.frequency', 'features.recency_days', 'features.days_since_first_order',
+                       'features.tenure_days', 'features.last_order_gap_days', 'features.mean_interpurchase_days') }}
+        as lifecycle_stage,
     case
         when buyers.customer_id is null then 'low'
         when buyers.monetary_rank >= 0.8 then 'high'

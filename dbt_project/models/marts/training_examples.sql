@@ -1,4 +1,6 @@
--- Features as of each past cutoff, stacked, with labels from (cutoff, cutoff + H days].
+-- Features as of each past cutoff, stacked, with labels from the H days that follow.
+-- Windows are half-open, [cutoff, cutoff + H days): features use everything strictly before
+-- the cutoff, labels everything from it, so date-only order logs (CDNOW) lose no order.
 {% set horizon = var('horizon_days') %}
 with features as (
     select * exclude (purpose)
@@ -16,8 +18,8 @@ labels as (
     left join {{ ref('int_orders_enriched') }} as orders
         on orders.customer_id = features.customer_id
         and not orders.is_cancelled
-        and orders.ordered_at > cast(features.as_of as timestamp)
-        and orders.ordered_at <= cast(features.as_of as timestamp) + to_days({{ horizon }})
+        and orders.ordered_at >= cast(features.as_of as timestamp)
+        and orders.ordered_at < cast(features.as_of as timestamp) + to_days({{ horizon }})
     group by features.customer_id, features.as_of
 )
 

@@ -1,16 +1,9 @@
-with source as (
-    select * from {{ source('shop', 'customers') }}
-),
-
-renamed as (
-    select
-        cast(customer_id as varchar) as customer_id,
-        -- Pseudonymised: a stable key for joins across exports, never the address itself.
-        md5(lower(trim(cast(email as varchar)))) as email_hash,
-        upper(trim(cast(country as varchar))) as country,
-        cast(signed_up_at as timestamp) as signed_up_at
-    from source
-)
-
-select * from renamed
-qualify row_number() over (partition by customer_id order by signed_up_at nulls last) = 1
+-- Customers that keep every contract rule, PII pseudonymised: the email becomes a hash and
+-- names are dropped, so nothing downstream can leak them.
+select
+    customer_id,
+    md5(lower(trim(email))) as email_hash,
+    upper(trim(country)) as country,
+    signed_up_at
+from {{ ref('base_shop__customers') }}
+where broken_rule is null

@@ -1,20 +1,11 @@
-with source as (
-    select * from {{ source('shop', 'events') }}
-),
-
-renamed as (
-    select
-        cast(event_id as varchar) as event_id,
-        -- Shops without a session id get one session per customer and day.
-        coalesce(
-            cast(session_id as varchar),
-            cast(customer_id as varchar) || '-' || strftime(cast(occurred_at as timestamp), '%Y%m%d')
-        ) as session_id,
-        cast(customer_id as varchar) as customer_id,
-        lower(trim(cast(event_type as varchar))) as event_type,
-        cast(product_id as varchar) as product_id,
-        cast(occurred_at as timestamp) as occurred_at
-    from source
-)
-
-select * from renamed
+-- Clickstream events that keep every contract rule. Shops without a session id get one
+-- session per customer and day.
+select
+    event_id,
+    coalesce(session_id, customer_id || '-' || strftime(occurred_at, '%Y%m%d')) as session_id,
+    customer_id,
+    event_type,
+    product_id,
+    occurred_at
+from {{ ref('base_shop__events') }}
+where broken_rule is null

@@ -1,15 +1,8 @@
-with source as (
-    select * from {{ source('shop', 'products') }}
-),
-
-renamed as (
-    select
-        cast(product_id as varchar) as product_id,
-        cast(product_name as varchar) as product_name,
-        coalesce(lower(trim(cast(category as varchar))), 'unknown') as category,
-        cast(price as double) as price
-    from source
-)
-
-select * from renamed
-qualify row_number() over (partition by product_id order by product_name) = 1
+-- Products that keep every contract rule; category lower case, 'unknown' when missing.
+select
+    product_id,
+    product_name,
+    coalesce(lower(trim(category)), 'unknown') as category,
+    price
+from {{ ref('base_shop__products') }}
+where broken_rule is null

@@ -1,17 +1,7 @@
-with source as (
-    select * from {{ source('shop', 'reviews') }}
-),
-
-renamed as (
-    select
-        cast(review_id as varchar) as review_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(product_id as varchar) as product_id,
-        cast(order_id as varchar) as order_id,
-        cast(rating as double) as rating,
-        cast(review_text as varchar) as review_text,
-        cast(reviewed_at as timestamp) as reviewed_at
-    from source
-)
-
-select * from renamed
+-- Reviews that keep every contract rule.
+select
+    -- Shops that export no review id get a stable one from the review's content.
+    coalesce(review_id, md5(customer_id || cast(reviewed_at as varchar) || coalesce(review_text, ''))) as review_id,
+    customer_id, product_id, order_id, rating, review_text, reviewed_at
+from {{ ref('base_shop__reviews') }}
+where broken_rule is null

@@ -1,0 +1,28 @@
+-- Raw customers, typed, with the first contract rule each row breaks (NULL when none).
+with source as (
+    select * from {{ source('shop', 'customers') }}
+),
+
+typed as (
+    select
+        cast(customer_id as varchar) as customer_id,
+        cast(email as varchar) as email,
+        cast(country as varchar) as country,
+        try_cast(signed_up_at as timestamp) as signed_up_at,
+        cast(signed_up_at as varchar) as signed_up_at_raw,
+        row_number() over (
+            partition by cast(customer_id as varchar) order by try_cast(signed_up_at as timestamp) nulls last
+        ) as key_occurrence
+    from source
+)
+
+select
+    *,
+    case
+        when customer_id is null then 'missing_customer_id'
+        when key_occurrence > 1 then 'duplicate_customer_id'
+        when signed_up_at_raw is not null and signed_up_at is null then 'unparseable_signed_up_at'
+        when signed_up_at > current_timestamp then 'future_signed_up_at'
+        when signed_up_at < timestamp '1990-01-01' then 'signed_up_at_before_1990'
+    end as broken_rule
+from typed

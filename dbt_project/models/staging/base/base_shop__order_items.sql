@@ -1,0 +1,33 @@
+-- Raw order lines, typed, with the first contract rule each row breaks (NULL when none).
+-- Lines of quarantined orders are orphans too: they never reach the features.
+with source as (
+    select * from {{ source('shop', 'order_items') }}
+),
+
+typed as (
+    select
+        cast(order_item_id as varchar) as order_item_id,
+        cast(order_id as varchar) as order_id,
+        cast(product_id as varchar) as product_id,
+        try_cast(quantity as integer) as quantity,
+        try_cast(unit_price as double) as unit_price,
+        try_cast(discount as double) as discount,
+        cast(quantity as varchar) as quantity_raw,
+        cast(unit_price as varchar) as unit_price_raw,
+        cast(discount as varchar) as discount_raw,
+        row_number() over (partition by cast(order_item_id as varchar) order by cast(order_id as varchar)) as key_occurrence
+    from source
+)
+
+select
+    *,
+    case
+        when order_id is null then 'missing_order_id'
+        when order_item_id is not null and key_occurrence > 1 then 'duplicate_order_item_id'
+        {{ number_rules('quantity') }}
+        {{ number_rules('unit_price') }}
+        {{ number_rules('discount') }}
+        {{ orphan_rule('order_id', ref('stg_shop__orders'), 'order_id') }}
+        {{ orphan_rule('product_id', ref('stg_shop__products'), 'product_id') }}
+    end as broken_rule
+from typed

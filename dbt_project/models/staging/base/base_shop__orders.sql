@@ -1,0 +1,32 @@
+-- Raw orders, typed, with the first contract rule each row breaks (NULL when none).
+with source as (
+    select * from {{ source('shop', 'orders') }}
+),
+
+typed as (
+    select
+        cast(order_id as varchar) as order_id,
+        cast(customer_id as varchar) as customer_id,
+        try_cast(ordered_at as timestamp) as ordered_at,
+        try_cast(amount as double) as amount,
+        coalesce(lower(trim(cast(status as varchar))), 'completed') as status,
+        cast(ordered_at as varchar) as ordered_at_raw,
+        cast(amount as varchar) as amount_raw,
+        row_number() over (
+            partition by cast(order_id as varchar) order by try_cast(ordered_at as timestamp)
+        ) as key_occurrence
+    from source
+)
+
+select
+    *,
+    case
+        when order_id is null then 'missing_order_id'
+        when customer_id is null then 'missing_customer_id'
+        when key_occurrence > 1 then 'duplicate_order_id'
+        {{ timestamp_rules('ordered_at') }}
+        when amount is null and amount_raw is null then 'missing_amount'
+        {{ number_rules('amount') }}
+        {{ orphan_rule('customer_id', ref('base_shop__customers'), 'customer_id') }}
+    end as broken_rule
+from typed

@@ -1,0 +1,24 @@
+-- Raw products, typed, with the first contract rule each row breaks (NULL when none).
+with source as (
+    select * from {{ source('shop', 'products') }}
+),
+
+typed as (
+    select
+        cast(product_id as varchar) as product_id,
+        cast(product_name as varchar) as product_name,
+        cast(category as varchar) as category,
+        try_cast(price as double) as price,
+        cast(price as varchar) as price_raw,
+        row_number() over (partition by cast(product_id as varchar) order by cast(product_name as varchar)) as key_occurrence
+    from source
+)
+
+select
+    *,
+    case
+        when product_id is null then 'missing_product_id'
+        when key_occurrence > 1 then 'duplicate_product_id'
+        {{ number_rules('price') }}
+    end as broken_rule
+from typed

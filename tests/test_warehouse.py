@@ -1,0 +1,191 @@
+"""The dbt warehouse on its own: point-in-time correctness, quarantine, incremental events, CDNOW."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml import pipeline, settings as settings_module, transform
+from ml.ingest import ingest_cdnow, ingest_folder
+
+AS_OF = date(2025, 10, 1)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
+    return settings_module.load()
+
+
+def build(settings, source, as_of=AS_OF):
+    ingest_folder(source, settings.raw_dir)
+    transform.build(transform.FEATURE_SELECTOR, as_of, settings)
+
+
+def table(settings, name: str, order: str = "customer_id, as_of") -> pd.DataFrame:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(f"select * from build.{name} order by {order}").df()
+
+
+def append_after(source, target, cutoff: pd.Timestamp) -> None:
+    """Copy the shop, then add and change rows dated on or after the cutoff only."""
+    shutil.copytree(source, target)
+    orders = pd.read_parquet(target / "orders.parquet")
+    later = orders[orders["ordered_at"] >= cutoff].index
+    orders.loc[later, "amount"] = orders.loc[later, "amount"] * 3
+    extra = orders.head(50).assign(order_id=orders["order_id"].max() + 1 + pd.RangeIndex(50),
+                                   ordered_at=cutoff + pd.Timedelta(hours=5))
+    pd.concat([orders, extra]).to_parquet(target / "orders.parquet", index=False)
+    events = pd.read_parquet(target / "events.parquet")
+    new_events = events.head(500).assign(event_id=events["event_id"].max() + 1 + pd.RangeIndex(500),
+                                         occurred_at=cutoff + pd.Timedelta(days=2))
+    pd.concat([events, new_events]).to_parquet(target / "events.parquet", index=False)
+    reviews = pd.read_parquet(target / "reviews.parquet")
+    reviews.loc[reviews["reviewed_at"] >= cutoff, "rating"] = 1
+    reviews.to_parquet(target / "reviews.parquet", index=False)
+
+
+def test_features_as_of_t_ignore_everything_from_t_on(home, tiny_shop, tmp_path):
+    build(home, tiny_shop)
+    features, examples = table(home, "customer_features"), table(home, "training_examples")
+    assert len(features) > 0 and examples["as_of"].nunique() == 3
+
+    changed = tmp_path / "changed"
+    append_after(tiny_shop, changed, pd.Timestamp(AS_OF))
+    build(home, changed)
+
+    pd.testing.assert_frame_equal(table(home, "customer_features"), features)
+    pd.testing.assert_frame_equal(table(home, "training_examples"), examples)
+
+
+def test_labels_come_from_the_horizon_after_each_cutoff(home, tiny_shop):
+    build(home, tiny_shop)
+    examples = table(home, "training_examples")
+    orders = pd.read_parquet(tiny_shop / "orders.parquet")
+    kept = orders[orders["status"] != "cancelled"].assign(customer_id=lambda o: o["customer_id"].astype(str))
+    row = examples[examples["future_orders"] > 0].iloc[0]
+    start = pd.Timestamp(row["as_of"])
+    window = kept[(kept["customer_id"] == row["customer_id"]) & (kept["ordered_at"] >= start)
+                  & (kept["ordered_at"] < start + pd.Timedelta(days=90))]
+    assert row["future_orders"] == len(window)
+    assert row["future_spend"] == pytest.approx(window["amount"].sum())
+    assert (examples["churned"] == (examples["future_orders"] == 0)).all()
+    assert set(examples["as_of"].astype(str)) == {"2025-07-03", "2025-06-03", "2025-05-04"}
+
+
+def corrupt(source, target):
+    """A shop export with one row breaking each orders rule, and some broken lines and reviews."""
+    shutil.copytree(source, target)
+    orders = pd.read_parquet(target / "orders.parquet")
+    orders["ordered_at"] = orders["ordered_at"].astype(str)
+    orders["amount"] = orders["amount"].astype(str)
+    bad = orders.head(7).copy()
+    bad["order_id"] = [900001, 900002, 900003, 900004, 900005, 900006, orders.loc[0, "order_id"]]
+    bad.loc[bad.index[0], "amount"] = "-12.5"
+    bad.loc[bad.index[1], "ordered_at"] = "2999-01-01 00:00:00"
+    bad.loc[bad.index[2], "ordered_at"] = "1985-05-05 00:00:00"
+    bad.loc[bad.index[3], "ordered_at"] = "not a date"
+    bad.loc[bad.index[4], "amount"] = "twelve"
+    bad.loc[bad.index[5], "customer_id"] = 424242
+    pd.concat([orders, bad]).to_csv(target / "orders.csv", index=False)
+    (target / "orders.parquet").unlink()
+    items = pd.read_parquet(target / "order_items.parquet")
+    items.loc[0, "quantity"] = -3
+    items.loc[1, "product_id"] = 777777
+    items.to_parquet(target / "order_items.parquet", index=False)
+    reviews = pd.read_parquet(target / "reviews.parquet")
+    reviews.loc[0, "rating"] = 9
+    reviews.to_parquet(target / "reviews.parquet", index=False)
+
+
+def test_bad_rows_are_quarantined_with_their_rule_and_never_reach_features(home, tiny_shop, tmp_path):
+    build(home, tiny_shop)
+    clean = table(home, "customer_features")
+    corrupt(tiny_shop, tmp_path / "bad")
+    build(home, tmp_path / "bad")
+
+    rules = table(home, "quarantine_orders", "order_id").set_index("order_id")["rule"].to_dict()
+    assert rules == {
+        "900001": "negative_amount",
+        "900002": "future_ordered_at",
+        "900003": "ordered_at_before_1990",
+        "900004": "unparseable_ordered_at",
+        "900005": "unparseable_amount",
+        "900006": "orphan_customer_id",
+        str(pd.read_parquet(tiny_shop / "orders.parquet").loc[0, "order_id"]): "duplicate_order_id",
+    }
+    item_rules = set(table(home, "quarantine_order_items", "order_item_id")["rule"])
+    assert item_rules == {"negative_quantity", "orphan_product_id"}
+    assert set(table(home, "quarantine_reviews", "customer_id")["rule"]) == {"rating_outside_1_to_5"}
+    features = table(home, "customer_features")
+    assert "424242" not in set(features["customer_id"])
+    merged = features.merge(clean, on="customer_id", suffixes=("", "_clean"))
+    assert (merged["frequency"] == merged["frequency_clean"]).all()
+    assert counts_by_rule(pipeline.check_quarantine(home))["orders"] == 7
+
+
+def counts_by_rule(counts: dict) -> dict[str, int]:
+    return {table: sum(rules.values()) for table, rules in counts.items()}
+
+
+def test_too_much_bad_input_fails_with_the_rules_named(home, tiny_shop, tmp_path, monkeypatch):
+    corrupt(tiny_shop, tmp_path / "bad")
+    monkeypatch.setenv("CLM_MAX_QUARANTINE_SHARE", "0.001")
+    strict = settings_module.load()
+    build(strict, tmp_path / "bad")
+    with pytest.raises(ValueError, match=r"orders: .* quarantined \(.*negative_amount 1.*build.quarantine_orders"):
+        pipeline.check_quarantine(strict)
+
+
+def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_shop, tmp_path):
+    build(home, tiny_shop, as_of=date(2026, 1, 1))
+    first_day = table(home, "int_events_aggregated_daily", "event_date")["event_date"].min()
+    # A sentinel in an old day: an incremental run must not recompute it, a full one would.
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("update build.int_events_aggregated_daily set sessions = -1 where event_date = ?", [first_day])
+
+    # The shop's export grows by a day in place (no new snapshot): only recent days are re-read.
+    events = pd.read_parquet(home.raw_dir / "events.parquet", dtype_backend="numpy_nullable")
+    next_day = events["occurred_at"].max().normalize() + pd.Timedelta(days=1)
+    new_day = events.tail(300).assign(event_id=events["event_id"].max() + 1 + pd.RangeIndex(300),
+                                      occurred_at=next_day + pd.Timedelta(hours=3))
+    pd.concat([events, new_day]).to_parquet(home.raw_dir / "events.parquet", index=False)
+    transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
+    incremental = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+    assert pd.Timestamp(incremental["event_date"].max()) == next_day
+    assert (incremental.loc[incremental["event_date"] == first_day, "sessions"] == -1).all()
+
+    # The same day re-sent with fewer events: the day is replaced whole, not added to.
+    resent = pd.concat([events, new_day.head(100)])
+    resent.to_parquet(home.raw_dir / "events.parquet", index=False)
+    transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
+    rerun = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+
+    from_scratch = tmp_path / "from_scratch"
+    shutil.copytree(tiny_shop, from_scratch)
+    resent.to_parquet(from_scratch / "events.parquet", index=False)
+    build(home, from_scratch, as_of=date(2026, 1, 3))
+    full = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+
+    def recent(frame):
+        return frame[frame["event_date"] != first_day].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(recent(rerun), recent(full))
+    assert full.loc[full["event_date"] == next_day, "purchases"].sum() == (new_day.head(100)["event_type"] == "purchase").sum()
+
+
+def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
+    ingest_cdnow(home.raw_dir, home.home / "sources")
+    transform.build(transform.FEATURE_SELECTOR, date(1997, 10, 1), home)
+    features = table(home, "customer_features")
+    assert len(features) == 23570 and features["customer_id"].is_unique
+    assert features["frequency"].min() >= 1 and features["monetary"].ge(0).all() and features["monetary"].mean() > 50
+    assert features["recency_days"].between(0, 273).all()
+    assert (features["sessions"] == 0).all() and (features["review_count"] == 0).all()
+    assert features["mean_rating"].isna().all() and features["top_category"].isna().all()
+    examples = table(home, "training_examples")
+    assert 0.3 < examples["churned"].mean() < 0.9
