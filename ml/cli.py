@@ -18,7 +18,9 @@ from pathlib import Path
 from ml import settings as settings_module
 
 DAG_ID = "clm_pipeline"
-ERROR_MARKERS = ("ValidationFailed", "DbtError", "ContractError", "ValueError", "Task failed", "  customer_")
+ERROR_MARKERS = ("ValidationFailed", "DbtError", "ContractError", "ValueError", "Task failed", "  customer_",
+                 "  orders:", "  customers:", "  order_items:", "  products:", "  events:", "  reviews:", "  raw_",
+                 "  training_examples")
 
 
 def main(argv: list[str] | None = None) -> int:

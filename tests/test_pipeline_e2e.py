@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 
 import duckdb
 import pandas as pd
@@ -73,21 +74,49 @@ def test_rerun_of_the_same_date_is_idempotent(pipeline_home):
     assert features["n"].item() == features["k"].item() == len(before)
 
 
-def test_corrupted_feature_fails_the_run_and_keeps_previous_scores(pipeline_home, tiny_shop, tmp_path):
-    before = read(pipeline_home, "select * from analytics.customer_scores order by customer_id")
+def rerun_with(home, shop, tmp_path, corrupt) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
+    """Land a corrupted copy of the shop, run a later date, restore the shop; return the failed
+    run and the scores analysts saw before it."""
+    before = read(home, "select * from analytics.customer_scores order by customer_id, as_of")
     bad = tmp_path / "bad_shop"
-    shutil.copytree(tiny_shop, bad)
-    orders = pd.read_parquet(bad / "orders.parquet")
-    victim = orders.loc[0, "customer_id"]
-    orders.loc[orders["customer_id"] == victim, "amount"] = -1000.0
-    orders.to_parquet(bad / "orders.parquet", index=False)
-    clm(pipeline_home, "ingest", "folder", str(bad))
+    shutil.copytree(shop, bad)
+    corrupt(bad)
+    clm(home, "ingest", "folder", str(bad))
+    try:
+        return clm(home, "run", "--as-of", "2026-01-02", check=False), before
+    finally:
+        clm(home, "ingest", "folder", str(shop))
 
-    failed = clm(pipeline_home, "run", "--as-of", "2026-01-02", check=False)
+
+def test_corrupted_feature_fails_validation_and_keeps_previous_scores(pipeline_home, tiny_shop, tmp_path):
+    items = pd.read_parquet(tiny_shop / "order_items.parquet")
+    orders = pd.read_parquet(tiny_shop / "orders.parquet")
+    victim = orders.loc[orders["order_id"] == items.loc[0, "order_id"], "customer_id"].item()
+
+    def discount_above_price(folder):
+        # An export bug no row rule catches: the discount exceeds the price it discounts.
+        broken = items.copy()
+        broken.loc[0, "discount"] = broken.loc[0, "unit_price"] * 50
+        broken.to_parquet(folder / "order_items.parquet", index=False)
+
+    failed, before = rerun_with(pipeline_home, tiny_shop, tmp_path, discount_above_price)
 
     assert failed.returncode == 1
-    assert "customer_features.monetary" in failed.stderr
+    assert "customer_features.discount_share" in failed.stderr
     assert f"customer_id={victim}" in failed.stderr
-    after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id")
+    after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
     pd.testing.assert_frame_equal(before, after)
-    clm(pipeline_home, "ingest", "folder", str(tiny_shop))
+
+
+def test_mostly_broken_export_is_quarantined_and_fails_before_anything_changes(pipeline_home, tiny_shop, tmp_path):
+    def negative_amounts(folder):
+        orders = pd.read_parquet(folder / "orders.parquet")
+        orders.loc[orders.index[::5], "amount"] = -1.0
+        orders.to_parquet(folder / "orders.parquet", index=False)
+
+    failed, before = rerun_with(pipeline_home, tiny_shop, tmp_path, negative_amounts)
+
+    assert failed.returncode == 1
+    assert "Too much bad input" in failed.stderr and "negative_amount" in failed.stderr
+    after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
+    pd.testing.assert_frame_equal(before, after)
