@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print CSV with a header instead of a table")
     p.set_defaults(handler=_sql)
 
+    p = sub.add_parser("docs", help="build the dbt data dictionary and print where it and the GX Data Docs are")
+    p.set_defaults(handler=_docs)
+
     p = sub.add_parser("promote", help="make a registered model version the champion")
     p.add_argument("version")
     p.set_defaults(handler=_promote)
@@ -157,6 +160,15 @@ def _sql(args, settings) -> int:
 
         print(tabulate(frame, headers="keys", tablefmt="psql", showindex=False, floatfmt=".4g"))
         print(f"({len(frame)} rows)")
+    return 0
+
+
+def _docs(args, settings) -> int:
+    from ml.transform import docs
+    from ml.validate import data_docs_index
+
+    print(f"dbt data dictionary: {docs(date.today(), settings)}  (serve it: dbt docs serve, or open the file)")
+    print(f"GX Data Docs:        {data_docs_index(settings.gx_root)}")
     return 0
 
 

@@ -29,6 +29,7 @@ def ingest_folder(source: Path, raw_dir: Path) -> dict[str, int]:
     _check_columns(found)
     raw_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
     try:
         counts = {table.name: _write(con, table, found[table.name], raw_dir) for table in RAW_TABLES}
     finally:

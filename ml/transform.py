@@ -69,3 +69,12 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
 def _run_results(settings: Settings) -> list[dict]:
     path = target_path(settings) / "run_results.json"
     return json.loads(path.read_text())["results"] if path.exists() else []
+
+
+def docs(as_of: date, settings: Settings) -> Path:
+    """`dbt docs generate`: the data dictionary (every model and column described); return its index."""
+    command = dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(as_of, settings)))
+    completed = subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise DbtError("dbt docs generate failed:\n" + completed.stdout[-3000:])
+    return target_path(settings) / "index.html"

@@ -1,3 +1,4 @@
+{{ config(materialized='view') }}
 -- Clickstream events that keep every contract rule. Shops without a session id get one
 -- session per customer and day.
 select

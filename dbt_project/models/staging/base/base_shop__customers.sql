@@ -9,7 +9,7 @@ typed as (
         cast(email as varchar) as email,
         cast(country as varchar) as country,
         try_cast(signed_up_at as timestamp) as signed_up_at,
-        cast(signed_up_at as varchar) as signed_up_at_raw,
+        signed_up_at as signed_up_at_raw,
         row_number() over (
             partition by cast(customer_id as varchar) order by try_cast(signed_up_at as timestamp) nulls last
         ) as key_occurrence

@@ -13,7 +13,7 @@ typed as (
         lower(trim(cast(event_type as varchar))) as event_type,
         cast(product_id as varchar) as product_id,
         try_cast(occurred_at as timestamp) as occurred_at,
-        cast(occurred_at as varchar) as occurred_at_raw
+        occurred_at as occurred_at_raw
     from source
 )
 

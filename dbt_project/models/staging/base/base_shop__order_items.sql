@@ -12,9 +12,9 @@ typed as (
         try_cast(quantity as integer) as quantity,
         try_cast(unit_price as double) as unit_price,
         try_cast(discount as double) as discount,
-        cast(quantity as varchar) as quantity_raw,
-        cast(unit_price as varchar) as unit_price_raw,
-        cast(discount as varchar) as discount_raw,
+        quantity as quantity_raw,
+        unit_price as unit_price_raw,
+        discount as discount_raw,
         row_number() over (partition by cast(order_item_id as varchar) order by cast(order_id as varchar)) as key_occurrence
     from source
 )

@@ -10,8 +10,8 @@ typed as (
         try_cast(ordered_at as timestamp) as ordered_at,
         try_cast(amount as double) as amount,
         coalesce(lower(trim(cast(status as varchar))), 'completed') as status,
-        cast(ordered_at as varchar) as ordered_at_raw,
-        cast(amount as varchar) as amount_raw,
+        ordered_at as ordered_at_raw,
+        amount as amount_raw,
         row_number() over (
             partition by cast(order_id as varchar) order by try_cast(ordered_at as timestamp)
         ) as key_occurrence

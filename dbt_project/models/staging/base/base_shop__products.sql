@@ -9,7 +9,7 @@ typed as (
         cast(product_name as varchar) as product_name,
         cast(category as varchar) as category,
         try_cast(price as double) as price,
-        cast(price as varchar) as price_raw,
+        price as price_raw,
         row_number() over (partition by cast(product_id as varchar) order by cast(product_name as varchar)) as key_occurrence
     from source
 )

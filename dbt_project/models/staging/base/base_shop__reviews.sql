@@ -12,8 +12,8 @@ typed as (
         try_cast(rating as double) as rating,
         cast(review_text as varchar) as review_text,
         try_cast(reviewed_at as timestamp) as reviewed_at,
-        cast(rating as varchar) as rating_raw,
-        cast(reviewed_at as varchar) as reviewed_at_raw,
+        rating as rating_raw,
+        reviewed_at as reviewed_at_raw,
         row_number() over (partition by cast(review_id as varchar) order by try_cast(reviewed_at as timestamp)) as key_occurrence
     from source
 )

@@ -1,0 +1,195 @@
+"""Feature-build benchmark: dbt's build of the customer 360 against one hand-written DuckDB query.
+
+For each size, a shop with that many clickstream events (and 1 customer per 100 events, 1
+order per 20) is written as Parquet by DuckDB itself, landed with `clm ingest`, then:
+
+* `dbt`: `dbt build` of everything upstream of customer_features and training_examples, the
+  quarantine models and all their tests, exactly as the pipeline runs it (full refresh);
+* `hand`: one DuckDB query over the same landed files computing the core aggregates (RFM from
+  orders; sessions, views, carts, purchases, recent sessions from events) per customer for the
+  same four as-of dates, written to a table.
+
+Both run in their own process; wall time and peak resident memory (process tree) are measured.
+Prints events/second, the dbt/hand ratio, and peak memory per size.
+
+    python bench/features.py                 # 1M, 10M, 100M events
+    python bench/features.py --sizes 1e6     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import psutil
+
+AS_OF = date(2026, 1, 1)
+CUTOFFS = ("2026-01-01", "2025-10-03", "2025-09-03", "2025-08-04")
+SPAN_SECONDS = 2 * 365 * 86400
+
+HAND_QUERY = """
+create or replace table hand_features as
+with dates as (
+    select cast(unnest({cutoffs}) as date) as as_of
+),
+customers as (
+    select cast(customer_id as varchar) as customer_id, min(first_seen) as first_seen_at
+    from (
+        select customer_id, cast(signed_up_at as timestamp) as first_seen from read_parquet('{raw}/customers.parquet')
+        union all
+        select customer_id, cast(ordered_at as timestamp) from read_parquet('{raw}/orders.parquet')
+    )
+    group by 1
+),
+spine as (
+    select customers.customer_id, dates.as_of
+    from customers join dates on customers.first_seen_at < dates.as_of
+),
+orders as (
+    select cast(customer_id as varchar) as customer_id, cast(ordered_at as timestamp) as ordered_at, amount
+    from read_parquet('{raw}/orders.parquet')
+    where status != 'cancelled' and amount >= 0
+),
+order_features as (
+    select spine.customer_id, spine.as_of,
+        count(orders.ordered_at) as frequency,
+        coalesce(sum(orders.amount), 0) as monetary,
+        date_diff('day', max(orders.ordered_at), cast(spine.as_of as timestamp)) as recency_days
+    from spine left join orders on orders.customer_id = spine.customer_id and orders.ordered_at < spine.as_of
+    group by spine.customer_id, spine.as_of
+),
+daily as (
+    select cast(customer_id as varchar) as customer_id, cast(occurred_at as date) as event_date,
+        count(distinct session_id) as sessions,
+        count(*) filter (where event_type = 'product_view') as product_views,
+        count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+        count(*) filter (where event_type = 'purchase') as purchases
+    from read_parquet('{raw}/events.parquet')
+    group by 1, 2
+),
+event_features as (
+    select spine.customer_id, spine.as_of,
+        coalesce(sum(daily.sessions), 0) as sessions,
+        coalesce(sum(daily.product_views), 0) as product_views,
+        coalesce(sum(daily.add_to_carts), 0) as add_to_carts,
+        coalesce(sum(daily.purchases), 0) as purchases,
+        coalesce(sum(daily.sessions) filter (where daily.event_date >= spine.as_of - interval 30 day), 0)
+            as sessions_last_30d
+    from spine left join daily on daily.customer_id = spine.customer_id and daily.event_date < spine.as_of
+    group by spine.customer_id, spine.as_of
+)
+select * from order_features join event_features using (customer_id, as_of)
+"""
+
+
+def write_shop(folder: Path, events: int) -> None:
+    """A shop of the given size, written by DuckDB straight to Parquet (fast at 100M rows)."""
+    customers, orders = max(events // 100, 100), max(events // 20, 100)
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"set temp_directory = '{folder / 'tmp'}'")
+    con.execute("set enable_progress_bar = false")
+    con.execute(f"""copy (select i as customer_id, 'c' || i || '@example.com' as email,
+                        timestamp '2024-01-01' + to_seconds(hash(i) % {SPAN_SECONDS // 2}) as signed_up_at
+                        from range({customers}) t(i)) to '{folder}/customers.parquet'""")
+    con.execute(f"""copy (select i as product_id, 'p' || i as product_name, 'cat' || (i % 8) as category,
+                        10.0 + i % 50 as price from range(200) t(i)) to '{folder}/products.parquet'""")
+    con.execute(f"""copy (select i as order_id, hash(i) % {customers} as customer_id,
+                        timestamp '2024-01-01' + to_seconds(hash(i * 7) % {SPAN_SECONDS}) as ordered_at,
+                        round(5 + (hash(i * 3) % 20000) / 100.0, 2) as amount,
+                        case when i % 50 = 0 then 'cancelled' else 'completed' end as status
+                        from range({orders}) t(i)) to '{folder}/orders.parquet'""")
+    con.execute(f"""copy (select i as order_item_id, i as order_id, hash(i) % 200 as product_id, 1 as quantity,
+                        10.0 as unit_price, 0.0 as discount
+                        from range({orders}) t(i)) to '{folder}/order_items.parquet'""")
+    con.execute(f"""copy (select i as review_id, hash(i) % {customers} as customer_id, hash(i) % 200 as product_id,
+                        1 + hash(i) % 5 as rating, 'great product, fast delivery' as review_text,
+                        timestamp '2024-01-01' + to_seconds(hash(i * 5) % {SPAN_SECONDS}) as reviewed_at
+                        from range({max(orders // 10, 10)}) t(i)) to '{folder}/reviews.parquet'""")
+    # Sessions of six events (4 views, a cart, a purchase) spread over two years.
+    con.execute(f"""copy (select i as event_id, i // 6 as session_id, hash(i // 6) % {customers} as customer_id,
+                        case when i % 6 < 4 then 'product_view' when i % 6 = 4 then 'add_to_cart' else 'purchase' end
+                            as event_type,
+                        case when i % 6 < 5 then hash(i) % 200 end as product_id,
+                        timestamp '2024-01-01' + to_seconds(hash(i // 6 * 13) % {SPAN_SECONDS} + (i % 6) * 30)
+                            as occurred_at
+                        from range({events}) t(i)) to '{folder}/events.parquet' (row_group_size 1000000)""")
+    con.close()
+    shutil.rmtree(folder / "tmp", ignore_errors=True)
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak resident bytes of the command's whole process tree."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed: {process.stderr.read()[-3000:]}")
+    return elapsed, peak
+
+
+def run_size(events: int, work: Path) -> dict:
+    home = work / f"home_{events}"
+    source = work / f"shop_{events}"
+    write_shop(source, events)
+    env = {**os.environ, "CLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    clm = str(Path(sys.executable).with_name("clm"))
+    subprocess.run([clm, "ingest", "folder", str(source)], env=env, check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(source)
+    build = ("from datetime import date; from ml import settings, transform; "
+             f"transform.build(transform.FEATURE_SELECTOR, date.fromisoformat('{AS_OF}'), settings.load())")
+    dbt_seconds, dbt_peak = measure([sys.executable, "-c", build], env)
+    query = HAND_QUERY.format(raw=home / "raw", cutoffs=json.dumps(list(CUTOFFS)).replace('"', "'"))
+    hand = (f"import duckdb; con = duckdb.connect('{work / f'hand_{events}.duckdb'}'); "
+            f"con.execute({query!r}); con.close()")
+    hand_seconds, hand_peak = measure([sys.executable, "-c", hand], env)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select count(*) from build.customer_features").fetchone()[0]
+    shutil.rmtree(home)
+    (work / f"hand_{events}.duckdb").unlink(missing_ok=True)
+    return {"events": events, "customers": rows, "dbt_s": dbt_seconds, "hand_s": hand_seconds,
+            "dbt_peak_gb": dbt_peak / 2**30, "hand_peak_gb": hand_peak / 2**30}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1e6,1e7,1e8", help="comma-separated event counts")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="clm-bench-"))
+    print(f"{'events':>12} {'customers':>10} {'dbt s':>8} {'hand s':>8} {'ratio':>6} "
+          f"{'dbt ev/s':>12} {'hand ev/s':>12} {'dbt peak GB':>12} {'hand peak GB':>13}", flush=True)
+    results = []
+    for size in (int(float(s)) for s in args.sizes.split(",")):
+        r = run_size(size, work)
+        results.append(r)
+        print(f"{r['events']:>12,} {r['customers']:>10,} {r['dbt_s']:>8.1f} {r['hand_s']:>8.1f} "
+              f"{r['dbt_s'] / r['hand_s']:>6.2f} {r['events'] / r['dbt_s']:>12,.0f} {r['events'] / r['hand_s']:>12,.0f} "
+              f"{r['dbt_peak_gb']:>12.2f} {r['hand_peak_gb']:>13.2f}", flush=True)
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        growth = (last["dbt_s"] / first["dbt_s"]) / (last["events"] / first["events"])
+        print(f"scaling: {last['events'] / first['events']:.0f}x the events took "
+              f"{last['dbt_s'] / first['dbt_s']:.1f}x the dbt time (1.0 = linear per event: {growth:.2f})")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
