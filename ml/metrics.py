@@ -1,4 +1,10 @@
-"""The churn metrics people in this field read, and the plots behind them."""
+"""The metrics people in this field read, and the plots behind them.
+
+Churn: ROC-AUC, PR-AUC, Brier score, expected calibration error, lift in the top 10%.
+Value: Spearman correlation of predicted and actual spend, normalised Gini, decile MAPE (the
+error of the mean spend per predicted decile) and the aggregate forecast error.
+Tiers: macro-F1.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    ConfusionMatrixDisplay, average_precision_score, brier_score_loss, f1_score, roc_auc_score, roc_curve,
+)
 
 
 def churn_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -17,22 +27,69 @@ def churn_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float
         "roc_auc": float(roc_auc_score(truth, probability)) if both_classes else float("nan"),
         "pr_auc": float(average_precision_score(truth, probability)) if both_classes else float("nan"),
         "brier": float(brier_score_loss(truth, probability)),
-        "log_loss": float(log_loss(truth, np.clip(probability, 1e-7, 1 - 1e-7), labels=[0, 1])),
+        "ece": expected_calibration_error(truth, probability),
+        "lift_top10": lift_at(truth, probability, 0.10),
         "churn_rate": float(truth.mean()),
         "mean_probability": float(probability.mean()),
     }
 
 
-def log_churn_plots(truth: np.ndarray, probability: np.ndarray) -> None:
-    """Log the ROC and calibration plots of the holdout to the active MLflow run."""
+def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    return {
+        "spend_spearman": float(spearmanr(actual, predicted).statistic) if np.std(predicted) > 0 else 0.0,
+        "spend_gini": normalised_gini(actual, predicted),
+        "spend_decile_mape": decile_mape(actual, predicted),
+        "spend_aggregate_error": float((predicted.sum() - actual.sum()) / max(actual.sum(), 1e-9)),
+    }
+
+
+def tier_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    return {"tier_macro_f1": float(f1_score(actual, predicted, average="macro", zero_division=0))}
+
+
+def expected_calibration_error(truth: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed - predicted| over equal-count bins, weighted by bin size."""
+    order = np.argsort(probability)
+    chunks = np.array_split(order, bins)
+    return float(sum(len(c) * abs(truth[c].mean() - probability[c].mean()) for c in chunks if len(c)) / len(truth))
+
+
+def lift_at(truth: np.ndarray, score: np.ndarray, share: float) -> float:
+    """Positive rate among the top `share` by score, over the overall positive rate."""
+    top = np.argsort(-score)[: max(1, int(len(score) * share))]
+    return float(truth[top].mean() / truth.mean()) if truth.mean() > 0 else float("nan")
+
+
+def normalised_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Gini of the actual values ordered by prediction, over the Gini of the perfect order."""
+    def gini(order_by: np.ndarray) -> float:
+        ordered = actual[np.argsort(-order_by, kind="stable")]
+        cumulative = np.cumsum(ordered) / max(ordered.sum(), 1e-12)
+        return float(cumulative.sum() / len(actual) - (len(actual) + 1) / (2 * len(actual)))
+
+    best = gini(actual)
+    return gini(predicted) / best if best else 0.0
+
+
+def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean absolute percentage error of the mean spend per decile of predicted spend."""
+    deciles = pd.qcut(pd.Series(predicted).rank(method="first"), 10, labels=False)
+    grouped = pd.DataFrame({"actual": actual, "predicted": predicted, "decile": deciles}).groupby("decile").mean()
+    nonzero = grouped[grouped["actual"] > 0]
+    return float((abs(nonzero["predicted"] - nonzero["actual"]) / nonzero["actual"]).mean()) if len(nonzero) else float("nan")
+
+
+def log_plots(truth: np.ndarray, probability: np.ndarray, tier_truth: np.ndarray, tier_predicted: np.ndarray,
+              prefix: str = "") -> None:
+    """Log ROC, calibration, cumulative gain and tier confusion matrix to the active MLflow run."""
     import mlflow
 
-    for name, figure in _churn_plots(truth, probability).items():
-        mlflow.log_figure(figure, f"plots/{name}.png")
+    for name, figure in _plots(truth, probability, tier_truth, tier_predicted).items():
+        mlflow.log_figure(figure, f"plots/{prefix}{name}.png")
         plt.close(figure)
 
 
-def _churn_plots(truth: np.ndarray, probability: np.ndarray) -> dict[str, plt.Figure]:
+def _plots(truth, probability, tier_truth, tier_predicted) -> dict[str, plt.Figure]:
     figures = {}
     if len(np.unique(truth)) == 2:
         fpr, tpr, _ = roc_curve(truth, probability)
@@ -48,4 +105,17 @@ def _churn_plots(truth: np.ndarray, probability: np.ndarray) -> dict[str, plt.Fi
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set(xlabel="Predicted churn probability", ylabel="Observed churn rate", title="Calibration (holdout)")
     figures["calibration"] = fig
+    order = np.argsort(-probability)
+    gain = np.concatenate([[0], np.cumsum(truth[order]) / max(truth.sum(), 1)])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(np.linspace(0, 1, len(gain)), gain, label="model")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+    ax.set(xlabel="Share of customers contacted", ylabel="Share of churners found", title="Cumulative gain")
+    ax.legend(loc="lower right")
+    figures["gain"] = fig
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ConfusionMatrixDisplay.from_predictions(tier_truth, tier_predicted, labels=["low", "medium", "high"], ax=ax,
+                                            colorbar=False)
+    ax.set_title("Value tier (holdout)")
+    figures["tier_confusion"] = fig
     return figures

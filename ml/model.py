@@ -1,17 +1,26 @@
 """The customer model: a pretrained text encoder and the numeric features, with task heads.
 
 The encoder reads the text rendering of a customer (behaviour and latest review); its mean-
-pooled embedding is concatenated with the standardised numeric features and fed to the heads.
+pooled embedding is concatenated with the standardised numeric features and fed to a shared
+trunk with one head per task:
+
+* churn: logit of P(no kept order in the next H days);
+* orders, spend: log of the expected count / amount in the next H days (Poisson log link, so
+  exp() of the output is an unbiased mean, which aggregate forecasts need);
+* tier: logits of the value tier (low / medium / high) of that spend.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoModel
+
+VALUE_TIERS = ("low", "medium", "high")
 
 
 def default_base_model() -> str:
@@ -28,6 +37,14 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@dataclass
+class Outputs:
+    churn_logit: torch.Tensor
+    log_orders: torch.Tensor
+    log_spend: torch.Tensor
+    tier_logits: torch.Tensor
+
+
 class CustomerModel(nn.Module):
     def __init__(self, encoder_path: str, n_numeric: int, hidden: int = 128, dropout: float = 0.1):
         super().__init__()
@@ -36,14 +53,21 @@ class CustomerModel(nn.Module):
         self.numeric = nn.Sequential(nn.Linear(n_numeric, hidden), nn.GELU(), nn.Dropout(dropout))
         self.trunk = nn.Sequential(nn.Linear(width + hidden, hidden), nn.GELU(), nn.Dropout(dropout))
         self.churn_head = nn.Linear(hidden, 1)
+        self.orders_head = nn.Linear(hidden, 1)
+        self.spend_head = nn.Linear(hidden, 1)
+        self.tier_head = nn.Linear(hidden, len(VALUE_TIERS))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        """Return the churn logit per customer."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor) -> Outputs:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        joint = torch.cat([pooled, self.numeric(numeric.to(pooled.dtype))], dim=-1)
-        return self.churn_head(self.trunk(joint)).squeeze(-1)
+        shared = self.trunk(torch.cat([pooled, self.numeric(numeric.to(pooled.dtype))], dim=-1))
+        return Outputs(
+            churn_logit=self.churn_head(shared).squeeze(-1),
+            log_orders=self.orders_head(shared).squeeze(-1),
+            log_spend=self.spend_head(shared).squeeze(-1),
+            tier_logits=self.tier_head(shared),
+        )
 
     def heads_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything but the encoder, which is saved in Hugging Face format beside it."""

@@ -20,6 +20,7 @@ from ml.ingest import raw_row_counts
 from ml.model import pick_device
 from ml.settings import Settings
 from ml.train import TrainConfig, train, time_split
+from ml.metrics import churn_metrics
 from ml.validate import validate_tables
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def train_model(as_of: date, settings: Settings, config: TrainConfig | None = No
     return asdict(result)
 
 
-def register_model(trained: dict, settings: Settings, margin: float = 0.0) -> dict:
+def register_model(trained: dict, settings: Settings) -> dict:
     """Register the candidate; the champion is re-scored on the candidate's holdout to compare."""
     tracking.configure(settings)
     champion_auc = None
@@ -91,11 +92,10 @@ def register_model(trained: dict, settings: Settings, margin: float = 0.0) -> di
         _, holdout = time_split(examples)
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
         probability = champion.predict(model_input(holdout))["churn_probability"].to_numpy()
-        from ml.metrics import churn_metrics
-
         champion_auc = churn_metrics(holdout["churned"].astype(int).to_numpy(), probability)["roc_auc"]
     registration = registry.register(trained["model_uri"], settings.model_name, trained["run_id"],
-                                     trained["metrics"], trained["holdout_as_of"], champion_auc, margin)
+                                     trained["metrics"], trained["holdout_as_of"], champion_auc,
+                                     settings.promotion_margin)
     return asdict(registration)
 
 
@@ -107,17 +107,23 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         raise ValueError(f"No champion for {settings.model_name} in the registry; train and register a model first.")
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
     features = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
-    probability = model.predict(model_input(features))["churn_probability"].to_numpy()
-    if not np.isfinite(probability).all() or (probability < 0).any() or (probability > 1).any():
-        raise ValueError("The champion produced churn probabilities outside [0, 1]; nothing was published.")
+    predictions = model.predict(model_input(features))
+    numbers = predictions[["churn_probability", "expected_orders", "expected_spend"]].to_numpy()
+    if not np.isfinite(numbers).all() or not predictions["churn_probability"].between(0, 1).all():
+        raise ValueError("The champion produced scores that are not finite or probabilities outside [0, 1]; "
+                         "nothing was published. Roll back with `clm rollback`.")
     scores = features[["customer_id", "as_of"]].assign(
-        churn_probability=probability,
+        churn_probability=predictions["churn_probability"].to_numpy(),
+        expected_orders=predictions["expected_orders"].to_numpy(),
+        expected_spend=predictions["expected_spend"].to_numpy(),
+        value_tier=predictions["value_tier"].to_numpy(),
+        horizon_days=settings.horizon_days,
         model_name=settings.model_name,
         model_version=int(version),
         scored_at=warehouse.utc_now(),
     )
     rows = warehouse.stage_scores(settings.warehouse, scores)
-    return {"rows": rows, "model_version": version, "mean_churn_probability": float(probability.mean())}
+    return {"rows": rows, "model_version": version, "mean_churn_probability": float(scores["churn_probability"].mean())}
 
 
 def build_marts(as_of: date, settings: Settings) -> list[str]:

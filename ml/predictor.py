@@ -18,23 +18,34 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from ml.features import numeric_matrix, render_text
-from ml.model import CustomerModel, pick_device
+from ml.model import VALUE_TIERS, CustomerModel, pick_device
 
 
 @dataclass
 class Preprocess:
+    """What turns rows into model inputs and model outputs into scores, fitted on training data."""
+
     numeric_mean: list[float]
     numeric_std: list[float]
     max_length: int
     hidden: int
+    spend_scale: float
+    tier_thresholds: list[float]
 
     @classmethod
-    def fit(cls, numeric: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
+    def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
         std = numeric.std(axis=0)
-        return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden)
+        # Tiers of next-H-day spend: low up to the median, medium to the 80th percentile, high above.
+        thresholds = np.quantile(future_spend, [0.5, 0.8]).tolist()
+        return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden,
+                   float(max(future_spend.mean(), 1e-6)), thresholds)
 
     def standardise(self, numeric: np.ndarray) -> np.ndarray:
         return ((numeric - np.asarray(self.numeric_mean)) / np.asarray(self.numeric_std)).astype("float32")
+
+    def tier_of(self, spend: np.ndarray) -> np.ndarray:
+        """Tier index (0 low, 1 medium, 2 high) of a next-H-day spend."""
+        return np.searchsorted(np.asarray(self.tier_thresholds), spend, side="left").clip(0, len(VALUE_TIERS) - 1)
 
 
 def autocast(device: torch.device):
@@ -68,17 +79,26 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length
 
 
 @torch.inference_mode()
-def predict_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-                   frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+            frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
+    """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
+    the next H days, and value tier."""
     model.eval()
     token_ids = tokenize(tokenizer, frame, preprocess.max_length)
     numeric = preprocess.standardise(numeric_matrix(frame))
-    logits = np.empty(len(frame), dtype="float32")
+    raw = np.empty((len(frame), 3 + len(VALUE_TIERS)), dtype="float32")
     for rows in length_buckets([len(t) for t in token_ids], batch_size):
         with autocast(device):
             out = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device))
-        logits[rows] = out.float().cpu().numpy()
-    return logits
+        raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
+                               out.tier_logits], dim=1).float().cpu().numpy()
+    raw = raw.astype("float64")
+    return pd.DataFrame({
+        "churn_probability": 1.0 / (1.0 + np.exp(-raw[:, 0])),
+        "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)),
+        "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale,
+        "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:].argmax(axis=1)],
+    })
 
 
 def save(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, folder: Path) -> Path:
@@ -105,6 +125,5 @@ class Predictor:
             raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
         self.model.to(self.device).eval()
 
-    def churn_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        logits = predict_logits(self.model, self.tokenizer, self.preprocess, frame, self.device, self.batch_size)
-        return 1.0 / (1.0 + np.exp(-logits.astype("float64")))
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return predict(self.model, self.tokenizer, self.preprocess, frame, self.device, self.batch_size)

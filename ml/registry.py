@@ -15,6 +15,9 @@ from mlflow import MlflowClient
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# A candidate goes live only with every one of these defined and a calibrated churn probability.
+SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman")
+MAX_CALIBRATION_ERROR = 0.15
 
 
 @dataclass
@@ -29,8 +32,8 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
              champion_auc_on_holdout: float | None, margin: float = 0.0) -> Registration:
     """Register the candidate, tag it with its holdout metrics, and give it an alias.
 
-    It becomes champion when there is none, or when it beats the champion's ROC-AUC on the
-    same holdout by `margin`; otherwise it becomes challenger.
+    It becomes champion when it passes the sanity checks and there is no champion, or it beats
+    the champion's ROC-AUC on the same holdout by `margin`; otherwise it becomes challenger.
     """
     client = MlflowClient()
     version = mlflow.register_model(model_uri, name).version
@@ -39,10 +42,11 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
     client.set_model_version_tag(name, version, "holdout_as_of", holdout_as_of)
     client.set_model_version_tag(name, version, "run_id", run_id)
     candidate = metrics["roc_auc"]
-    if champion_auc_on_holdout is None:
+    problem = sanity_problem(metrics)
+    if problem:
+        alias, reason = CHALLENGER, problem
+    elif champion_auc_on_holdout is None:
         alias, reason = CHAMPION, "first model of its name"
-    elif candidate != candidate:  # NaN: the holdout had a single class
-        alias, reason = CHALLENGER, "holdout ROC-AUC undefined"
     elif candidate >= champion_auc_on_holdout + margin:
         alias, reason = CHAMPION, f"ROC-AUC {candidate:.4f} >= champion {champion_auc_on_holdout:.4f} + {margin}"
     else:
@@ -53,6 +57,15 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
         client.set_registered_model_alias(name, alias, version)
     log.info("%s version %s is now %s: %s", name, version, alias, reason)
     return Registration(name, str(version), alias, reason)
+
+
+def sanity_problem(metrics: dict[str, float]) -> str | None:
+    """Why a candidate must not go live whatever its ranking, or None."""
+    if any(value != value for key, value in metrics.items() if key in SANITY_METRICS):
+        return "a holdout metric is undefined (NaN)"
+    if metrics["ece"] > MAX_CALIBRATION_ERROR:
+        return f"calibration error {metrics['ece']:.3f} above {MAX_CALIBRATION_ERROR}"
+    return None
 
 
 def champion_version(name: str) -> str | None:

@@ -27,6 +27,7 @@ class Settings:
     horizon_days: int
     train_config: Path | None
     max_quarantine_share: float
+    promotion_margin: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -57,6 +58,7 @@ class Settings:
             "CLM_HORIZON_DAYS": str(self.horizon_days),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
             "CLM_MAX_QUARANTINE_SHARE": str(self.max_quarantine_share),
+            "CLM_PROMOTION_MARGIN": str(self.promotion_margin),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -82,5 +84,6 @@ def load() -> Settings:
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
         max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),
+        promotion_margin=float(os.environ.get("CLM_PROMOTION_MARGIN", "0.0")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
     )

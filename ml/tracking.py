@@ -28,7 +28,8 @@ def configure(settings: Settings) -> str:
 
 class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
     """The customer model behind MLflow's generic interface: a DataFrame of customer_features
-    rows in, churn probabilities out. Works with `mlflow.pyfunc.load_model` and Spark UDFs."""
+    rows in; churn probability, expected orders and spend, and value tier out. Works with
+    `mlflow.pyfunc.load_model` and Spark UDFs."""
 
     def load_context(self, context) -> None:
         from ml.predictor import Predictor
@@ -36,7 +37,7 @@ class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        return pd.DataFrame({"churn_probability": self.predictor.churn_probability(model_input)})
+        return self.predictor.predict(model_input)
 
 
 SIGNATURE = ModelSignature(
@@ -45,7 +46,8 @@ SIGNATURE = ModelSignature(
         + [ColSpec("double", name, required=False) for name in NUMERIC_FEATURES]
         + [ColSpec("string", name, required=False) for name in TEXT_COLUMNS]
     ),
-    outputs=Schema([ColSpec("double", "churn_probability")]),
+    outputs=Schema([ColSpec("double", "churn_probability"), ColSpec("double", "expected_orders"),
+                    ColSpec("double", "expected_spend"), ColSpec("string", "value_tier")]),
 )
 
 

@@ -28,6 +28,9 @@ def test_every_customer_is_scored_once_with_a_probability(pipeline_home, tiny_sh
     assert set(scores["customer_id"]) == set(customers["customer_id"].astype(str))
     assert scores["churn_probability"].between(0, 1).all()
     assert scores["churn_probability"].std() > 0
+    assert (scores["expected_orders"] >= 0).all() and (scores["expected_spend"] >= 0).all()
+    assert scores["value_tier"].isin(["low", "medium", "high"]).all()
+    assert (scores["horizon_days"] == 90).all()
     assert (scores["as_of"].astype(str) == "2026-01-01").all()
     assert (scores["model_name"] == "clm-customer-model").all()
 
@@ -40,7 +43,13 @@ def test_a_model_version_is_registered_and_is_champion(pipeline_home):
     run = client.get_run(champion.tags["run_id"])
     assert run.data.metrics["holdout_brier"] < 0.3
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert artifacts == {"plots/roc.png", "plots/calibration.png"}
+    assert artifacts == {"plots/roc.png", "plots/calibration.png", "plots/gain.png", "plots/tier_confusion.png"}
+    for metric in ("holdout_pr_auc", "holdout_ece", "holdout_lift_top10", "holdout_spend_spearman",
+                   "holdout_spend_gini", "holdout_tier_macro_f1", "train_samples_per_second"):
+        assert metric in run.data.metrics
+    comparison = client.download_artifacts(run.info.run_id, "comparison.json")
+    models = pd.read_json(comparison, orient="split")["model"].tolist()
+    assert models == ["transformer", "lightgbm", "bg_nbd_gamma_gamma"]
     scores = read(pipeline_home, "select distinct model_version from analytics.customer_scores")
     assert scores["model_version"].tolist() == [int(champion.version)]
 

@@ -1,4 +1,5 @@
 -- Segments and this run's scores, one row per customer as of the scoring date.
+-- value_tier is the model's forecast of next-H-day spend; historic_value_tier ranks past spend.
 -- RFM scores are 1-5 by percent rank among customers who have bought; ties share a score.
 with features as (
     select * from {{ ref('customer_features') }}
@@ -37,8 +38,11 @@ select
         when buyers.monetary_rank >= 0.8 then 'high'
         when buyers.monetary_rank >= 0.5 then 'medium'
         else 'low'
-    end as value_tier,
+    end as historic_value_tier,
+    scored.value_tier,
     scored.churn_probability,
+    scored.expected_orders,
+    scored.expected_spend,
     scored.model_name,
     scored.model_version
 from features
