@@ -105,7 +105,7 @@ def clm_pipeline():
 
         return pipeline.register_model(trained, _settings())
 
-    @task(retries=1, execution_timeout=timedelta(hours=2))
+    @task(execution_timeout=timedelta(hours=2))
     def score(registration: dict) -> dict:
         from ml import pipeline
 

@@ -104,7 +104,10 @@ def score_customers(as_of: date, settings: Settings) -> dict:
     tracking.configure(settings)
     version = registry.champion_version(settings.model_name)
     if version is None:
-        raise ValueError(f"No champion for {settings.model_name} in the registry; train and register a model first.")
+        raise ValueError(
+            f"{settings.model_name} has no champion to score with: {registry.why_no_champion(settings.model_name)} "
+            "Promote a version by hand (`clm promote VERSION`) once you have looked at it in MLflow."
+        )
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
     features = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
     predictions = model.predict(model_input(features))

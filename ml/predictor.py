@@ -31,6 +31,8 @@ class Preprocess:
     hidden: int
     spend_scale: float
     tier_thresholds: list[float]
+    # Platt scaling of the churn logit, fitted on the validation split: p = sigmoid(a * logit + b).
+    churn_calibration: tuple[float, float] = (1.0, 0.0)
 
     @classmethod
     def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
@@ -79,6 +81,20 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length
 
 
 @torch.inference_mode()
+def churn_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                 frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+    """Uncalibrated churn logits, for fitting the calibration."""
+    model.eval()
+    token_ids = tokenize(tokenizer, frame, preprocess.max_length)
+    numeric = preprocess.standardise(numeric_matrix(frame))
+    logits = np.empty(len(frame), dtype="float64")
+    for rows in length_buckets([len(t) for t in token_ids], batch_size):
+        with autocast(device):
+            logits[rows] = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device)).churn_logit.float().cpu().numpy()
+    return logits
+
+
+@torch.inference_mode()
 def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
             frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
     """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
@@ -93,8 +109,9 @@ def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess
         raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
                                out.tier_logits], dim=1).float().cpu().numpy()
     raw = raw.astype("float64")
+    slope, intercept = preprocess.churn_calibration
     return pd.DataFrame({
-        "churn_probability": 1.0 / (1.0 + np.exp(-raw[:, 0])),
+        "churn_probability": 1.0 / (1.0 + np.exp(-(slope * raw[:, 0] + intercept))),
         "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)),
         "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale,
         "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:].argmax(axis=1)],

@@ -51,6 +51,7 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
         alias, reason = CHAMPION, f"ROC-AUC {candidate:.4f} >= champion {champion_auc_on_holdout:.4f} + {margin}"
     else:
         alias, reason = CHALLENGER, f"ROC-AUC {candidate:.4f} < champion {champion_auc_on_holdout:.4f} + {margin}"
+    client.set_model_version_tag(name, version, "gate_reason", reason)
     if alias == CHAMPION:
         promote(name, version)
     else:
@@ -73,6 +74,15 @@ def champion_version(name: str) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def why_no_champion(name: str) -> str:
+    """The latest version's registration reason, which says why it did not become champion."""
+    versions = MlflowClient().search_model_versions(f"name = '{name}'", order_by=["version_number DESC"], max_results=1)
+    if not versions:
+        return "no version is registered yet."
+    latest = versions[0]
+    return f"version {latest.version} was not promoted ({latest.tags.get('gate_reason', 'no reason recorded')})."
 
 
 def promote(name: str, version: str) -> None:

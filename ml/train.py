@@ -43,7 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     hidden: int = 128
     max_train_samples: int | None = 1024
-    validation_share: float = 0.1
+    validation_share: float = 0.2
     patience: int = 1
     lora_rank: int = 0
     seed: int = 42
@@ -154,6 +154,16 @@ def train_epoch(model: CustomerModel, data: Batches, optimizer: torch.optim.Opti
         yield loss.item(), len(rows)
 
 
+def fit_calibration(logits: np.ndarray, churned: np.ndarray) -> tuple[float, float]:
+    """Platt scaling on the validation split, so probabilities mean what they say."""
+    if len(np.unique(churned)) < 2:
+        return (1.0, 0.0)
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=100.0).fit(logits.reshape(-1, 1), churned)
+    return (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+
 def make_optimizer(model: CustomerModel, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with a small rate for the pretrained encoder and a larger one for the new heads."""
     return torch.optim.AdamW(
@@ -224,6 +234,9 @@ def train(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> Train
         model.load_state_dict(best_state)
         if config.lora_rank > 0:
             model.encoder = model.encoder.merge_and_unload()
+        prep.churn_calibration = fit_calibration(
+            predictor.churn_logits(model, tokenizer, prep, validation, device, config.batch_size * 2),
+            validation["churned"].astype(int).to_numpy())
 
         scores = predictor.predict(model, tokenizer, prep, holdout, device, batch_size=config.batch_size * 2)
         metrics = baselines.holdout_metrics(scores, holdout, prep)
