@@ -136,8 +136,11 @@ def _run(args, settings) -> int:
 def _failed_task(log_path: Path) -> str | None:
     """None when the logged DAG run succeeded, else the lines that say why it did not."""
     text = log_path.read_text(errors="replace")
-    if "DagRun Finished" in text and "state=success" in text.split("DagRun Finished")[-1].splitlines()[0]:
+    finished = "DagRun Finished" in text and "state=success" in text.split("DagRun Finished")[-1].splitlines()[0]
+    if finished and "end task task_id=publish" in text:
         return None
+    if finished:
+        return "the DAG run ran no publish task (is the date before the DAG's start_date?)"
     errors = [line for line in text.splitlines() if any(key in line for key in ERROR_MARKERS)]
     return "\n".join(errors[-20:]) or "the DAG run did not finish"
 

@@ -17,7 +17,7 @@ def summary(settings: Settings) -> str:
             rows = con.execute(f"select count(*) from {warehouse.ANALYTICS}.{table}").fetchone()[0]
             lines.append(f"  analytics.{table:<20} {rows:>10,} rows")
         as_of, customers, mean_p = con.execute(
-            f"select max(as_of), count(distinct customer_id), avg(churn_probability) from {warehouse.SCORES} "
+            f"select cast(max(as_of) as date), count(distinct customer_id), avg(churn_probability) from {warehouse.SCORES} "
             f"where as_of = (select max(as_of) from {warehouse.SCORES})"
         ).fetchone()
         quarantined = {

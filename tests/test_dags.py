@@ -18,5 +18,7 @@ def test_pipeline_chains_the_steps_in_order_with_docs_and_no_overlap():
     for upstream, downstream in zip(EXPECTED_CHAIN, EXPECTED_CHAIN[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.max_active_runs == 1 and "publish" in dag.doc_md
+    # A logical date before start_date runs no task at all: real histories go back to 1997 (CDNOW).
+    assert dag.start_date.year <= 1997 and dag.catchup is False
     assert dag.get_task("validate_features").retries == 0
     assert all(t.execution_timeout is not None for t in dag.tasks)
