@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score
 
 from ml import metrics as m
 from ml.clv import BetaGeo, GammaGamma, rfm_inputs
-from ml.features import numeric_matrix
+from ml.features import numeric_matrix, sentiment_labels
 from ml.model import VALUE_TIERS
 
 
@@ -73,4 +74,17 @@ def holdout_metrics(scores: pd.DataFrame, holdout: pd.DataFrame, prep) -> dict[s
         **m.value_metrics(spend, scores["expected_spend"].to_numpy()),
         **m.tier_metrics(tiers, scores["value_tier"].to_numpy()),
         "orders_mae": float(np.abs(scores["expected_orders"] - holdout["future_orders"]).mean()),
+        **sentiment_metrics(scores, holdout),
     }
+
+
+def sentiment_metrics(scores: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, float]:
+    """Macro-F1 of the latest review's sentiment against its stars, where the model scores it."""
+    if "review_sentiment" not in scores:
+        return {}
+    labels = sentiment_labels(holdout)
+    known = labels >= 0
+    if not known.any():
+        return {"sentiment_macro_f1": float("nan")}
+    predicted = np.digitize(scores["review_sentiment"].to_numpy()[known], [-1 / 3, 1 / 3])
+    return {"sentiment_macro_f1": float(f1_score(labels[known], predicted, average="macro", zero_division=0))}

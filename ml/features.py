@@ -51,6 +51,13 @@ def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.concatenate([values, missing.astype("float64")], axis=1).astype("float32")
 
 
+def sentiment_labels(frame: pd.DataFrame) -> np.ndarray:
+    """0 negative (1-2 stars), 1 neutral (3), 2 positive (4-5) for the latest review; -100 (ignored) without one."""
+    rating = frame["last_review_rating"].to_numpy("float64")
+    labels = np.where(rating <= 2, 0, np.where(rating < 4, 1, 2))
+    return np.where(np.isnan(rating) | frame["last_review_text"].isna().to_numpy(), -100, labels)
+
+
 def render_text(frame: pd.DataFrame) -> list[str]:
     """One short English description per customer: behaviour first, then their latest review."""
     return [_render_row(row) for row in frame.itertuples(index=False)]

@@ -3,7 +3,7 @@
 Churn: ROC-AUC, PR-AUC, Brier score, expected calibration error, lift in the top 10%.
 Value: Spearman correlation of predicted and actual spend, normalised Gini, decile MAPE (the
 error of the mean spend per predicted decile) and the aggregate forecast error.
-Tiers: macro-F1.
+Tiers and review sentiment: macro-F1.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ trunk with one head per task:
 * churn: logit of P(no kept order in the next H days);
 * orders, spend: log of the expected count / amount in the next H days (Poisson log link, so
   exp() of the output is an unbiased mean, which aggregate forecasts need);
-* tier: logits of the value tier (low / medium / high) of that spend.
+* tier: logits of the value tier (low / medium / high) of that spend;
+* sentiment: logits of the sentiment (negative / neutral / positive) of the customer's latest
+  review, whose text is part of the rendering; learnt from the review's star rating.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 from transformers import AutoModel
 
 VALUE_TIERS = ("low", "medium", "high")
+SENTIMENTS = ("negative", "neutral", "positive")
 
 
 def default_base_model() -> str:
@@ -43,6 +46,7 @@ class Outputs:
     log_orders: torch.Tensor
     log_spend: torch.Tensor
     tier_logits: torch.Tensor
+    sentiment_logits: torch.Tensor
 
 
 class CustomerModel(nn.Module):
@@ -56,6 +60,7 @@ class CustomerModel(nn.Module):
         self.orders_head = nn.Linear(hidden, 1)
         self.spend_head = nn.Linear(hidden, 1)
         self.tier_head = nn.Linear(hidden, len(VALUE_TIERS))
+        self.sentiment_head = nn.Linear(hidden, len(SENTIMENTS))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor) -> Outputs:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -67,6 +72,7 @@ class CustomerModel(nn.Module):
             log_orders=self.orders_head(shared).squeeze(-1),
             log_spend=self.spend_head(shared).squeeze(-1),
             tier_logits=self.tier_head(shared),
+            sentiment_logits=self.sentiment_head(shared),
         )
 
     def heads_state_dict(self) -> dict[str, torch.Tensor]:

@@ -120,6 +120,7 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         expected_orders=predictions["expected_orders"].to_numpy(),
         expected_spend=predictions["expected_spend"].to_numpy(),
         value_tier=predictions["value_tier"].to_numpy(),
+        review_sentiment=predictions["review_sentiment"].to_numpy(),
         horizon_days=settings.horizon_days,
         model_name=settings.model_name,
         model_version=int(version),

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from ml.features import numeric_matrix, render_text
-from ml.model import VALUE_TIERS, CustomerModel, pick_device
+from ml.model import SENTIMENTS, VALUE_TIERS, CustomerModel, pick_device
 
 
 @dataclass
@@ -98,24 +98,36 @@ def churn_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, prepr
 def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
             frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
     """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
-    the next H days, and value tier."""
+    the next H days, value tier, and the sentiment of the latest review (NaN without one)."""
     model.eval()
     token_ids = tokenize(tokenizer, frame, preprocess.max_length)
     numeric = preprocess.standardise(numeric_matrix(frame))
-    raw = np.empty((len(frame), 3 + len(VALUE_TIERS)), dtype="float32")
+    raw = np.empty((len(frame), 3 + len(VALUE_TIERS) + len(SENTIMENTS)), dtype="float32")
     for rows in length_buckets([len(t) for t in token_ids], batch_size):
         with autocast(device):
             out = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device))
         raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
-                               out.tier_logits], dim=1).float().cpu().numpy()
+                               out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
     raw = raw.astype("float64")
     slope, intercept = preprocess.churn_calibration
     return pd.DataFrame({
         "churn_probability": 1.0 / (1.0 + np.exp(-(slope * raw[:, 0] + intercept))),
         "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)),
         "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale,
-        "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:].argmax(axis=1)],
+        "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:6].argmax(axis=1)],
+        "review_sentiment": np.where(has_review(frame), sentiment_score(raw[:, 6:9]), np.nan),
     })
+
+
+def has_review(frame: pd.DataFrame) -> np.ndarray:
+    return frame["last_review_text"].notna().to_numpy()
+
+
+def sentiment_score(logits: np.ndarray) -> np.ndarray:
+    """P(positive) - P(negative), in [-1, 1]."""
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probability = exp / exp.sum(axis=1, keepdims=True)
+    return probability[:, 2] - probability[:, 0]
 
 
 def save(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, folder: Path) -> Path:

@@ -28,7 +28,8 @@ def configure(settings: Settings) -> str:
 
 class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
     """The customer model behind MLflow's generic interface: a DataFrame of customer_features
-    rows in; churn probability, expected orders and spend, and value tier out. Works with
+    rows in; churn probability, expected orders and spend, value tier and the latest review's
+    sentiment out. Works with
     `mlflow.pyfunc.load_model` and Spark UDFs."""
 
     def load_context(self, context) -> None:
@@ -47,7 +48,8 @@ SIGNATURE = ModelSignature(
         + [ColSpec("string", name, required=False) for name in TEXT_COLUMNS]
     ),
     outputs=Schema([ColSpec("double", "churn_probability"), ColSpec("double", "expected_orders"),
-                    ColSpec("double", "expected_spend"), ColSpec("string", "value_tier")]),
+                    ColSpec("double", "expected_spend"), ColSpec("string", "value_tier"),
+                    ColSpec("double", "review_sentiment", required=False)]),
 )
 
 

@@ -23,7 +23,7 @@ from transformers import AutoTokenizer
 
 from ml import baselines, predictor
 from ml import metrics as m
-from ml.features import numeric_matrix
+from ml.features import numeric_matrix, sentiment_labels
 from ml.model import VALUE_TIERS, CustomerModel, default_base_model, pick_device
 from ml.tracking import log_customer_model
 
@@ -111,18 +111,22 @@ class Batches:
                 "orders": torch.tensor(frame["future_orders"].to_numpy("float32")),
                 "spend": torch.tensor((spend / prep.spend_scale).astype("float32")),
                 "tier": torch.tensor(prep.tier_of(spend), dtype=torch.long),
+                "sentiment": torch.tensor(sentiment_labels(frame), dtype=torch.long),
             },
         )
 
 
 def multitask_loss(out, targets: dict[str, torch.Tensor], rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Churn cross-entropy, Poisson deviance for orders and spend, tier cross-entropy; summed."""
+    """Churn cross-entropy, Poisson deviance for orders and spend, tier and review-sentiment
+    cross-entropy (customers without a review do not count for the last); summed."""
     t = {k: v[rows].to(device) for k, v in targets.items()}
     poisson = torch.nn.functional.poisson_nll_loss
     return (torch.nn.functional.binary_cross_entropy_with_logits(out.churn_logit.float(), t["churned"])
             + poisson(out.log_orders.float(), t["orders"], log_input=True)
             + poisson(out.log_spend.float(), t["spend"], log_input=True)
-            + torch.nn.functional.cross_entropy(out.tier_logits.float(), t["tier"]))
+            + torch.nn.functional.cross_entropy(out.tier_logits.float(), t["tier"])
+            + torch.nn.functional.cross_entropy(out.sentiment_logits.float(), t["sentiment"], ignore_index=-100,
+                                                reduction="sum") / len(rows))
 
 
 def build_model(config: TrainConfig, n_numeric: int, device: torch.device) -> CustomerModel:

@@ -129,3 +129,18 @@ def test_mostly_broken_export_is_quarantined_and_fails_before_anything_changes(p
     assert "Too much bad input" in failed.stderr and "negative_amount" in failed.stderr
     after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_promote_and_rollback_move_the_champion_alias(pipeline_home):
+    set_tracking_uri(f"sqlite:///{pipeline_home / 'mlflow.db'}")
+    client = MlflowClient()
+    versions = sorted(int(v.version) for v in client.search_model_versions("name = 'clm-customer-model'"))
+    assert len(versions) >= 2  # the first run and the idempotency re-run each registered one
+    clm(pipeline_home, "promote", str(versions[0]))
+    clm(pipeline_home, "promote", str(versions[-1]))
+    assert client.get_model_version_by_alias("clm-customer-model", "champion").version == str(versions[-1])
+    out = clm(pipeline_home, "rollback").stdout
+    assert f"rolled back to version {versions[0]}" in out
+    assert client.get_model_version_by_alias("clm-customer-model", "champion").version == str(versions[0])
+    missing = clm(pipeline_home, "promote", "999", check=False)
+    assert missing.returncode != 0
