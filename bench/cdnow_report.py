@@ -39,7 +39,7 @@ def main() -> None:
     truth = frame["actual_orders"].to_numpy("float64")
     candidates = {
         f"champion ({frame['model_name'].iloc[0]} v{frame['model_version'].iloc[0]})": frame["expected_orders"].to_numpy(),
-        "BG/NBD (MLE, history before as_of)": bgnbd_scores(frame, horizon)["expected_orders"].to_numpy(),
+        "BG/NBD (pymc-marketing MAP, history before as_of)": bgnbd_scores(frame, horizon)["expected_orders"].to_numpy(),
     }
     rows = []
     for name, predicted in candidates.items():

@@ -1,7 +1,7 @@
 """Honest baselines, trained and scored on the same split as the transformer.
 
 * LightGBM on the same numeric features (a churn classifier and a Poisson spend regressor);
-* BG/NBD + Gamma-Gamma on the RFM summary alone (see ml/clv.py).
+* BG/NBD + Gamma-Gamma (pymc-marketing) on the RFM summary alone (see ml/clv.py).
 
 `compare` returns one row per candidate with the same holdout metrics, so the comparison
 table in MLflow reads across.
@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from ml import metrics as m
-from ml.clv import BetaGeo, GammaGamma, rfm_inputs
+from ml.clv import expected_order_value, expected_purchases, fit_beta_geo, fit_gamma_gamma, rfm_inputs
 from ml.features import numeric_matrix, sentiment_labels
 from ml.model import VALUE_TIERS
 
@@ -38,20 +38,18 @@ def lightgbm_scores(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 42) 
 
 def bgnbd_scores(history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma fitted on the customers' histories before the cutoff (no labels)."""
-    frequency, recency, T, monetary = rfm_inputs(history)
+    summary = rfm_inputs(history)
     buyers = history["frequency"].to_numpy() > 0
-    purchases = np.zeros(len(history))
-    value = np.zeros(len(history))
-    if buyers.sum() >= 10:
-        beta_geo = BetaGeo.fit(frequency[buyers], recency[buyers], T[buyers])
-        purchases[buyers] = beta_geo.expected_purchases(horizon_days, frequency[buyers], recency[buyers], T[buyers])
-        gamma_gamma = GammaGamma.fit(frequency[buyers], monetary[buyers])
-        value[buyers] = gamma_gamma.expected_order_value(frequency[buyers], monetary[buyers])
+    purchases, value = np.zeros(len(history)), np.zeros(len(history))
+    if buyers.sum() >= 10 and (summary["frequency"][buyers] > 0).sum() >= 10:
+        known = summary[buyers]
+        purchases[buyers] = expected_purchases(fit_beta_geo(known), known, horizon_days)
+        value[buyers] = expected_order_value(fit_gamma_gamma(known), known)
     return pd.DataFrame({
         # P(no purchase in the horizon) under a Poisson count with the expected mean.
         "churn_probability": np.exp(-purchases),
         "expected_orders": purchases,
-        "expected_spend": purchases * np.nan_to_num(value),
+        "expected_spend": purchases * value,
     })
 
 

@@ -31,6 +31,7 @@ def churn_metrics(truth: np.ndarray, probability: np.ndarray) -> dict[str, float
         "lift_top10": lift_at(truth, probability, 0.10),
         "churn_rate": float(truth.mean()),
         "mean_probability": float(probability.mean()),
+        "holdout_rows": float(len(truth)),
     }
 
 

@@ -64,9 +64,18 @@ def sanity_problem(metrics: dict[str, float]) -> str | None:
     """Why a candidate must not go live whatever its ranking, or None."""
     if any(value != value for key, value in metrics.items() if key in SANITY_METRICS):
         return "a holdout metric is undefined (NaN)"
-    if metrics["ece"] > MAX_CALIBRATION_ERROR:
-        return f"calibration error {metrics['ece']:.3f} above {MAX_CALIBRATION_ERROR}"
+    bound = calibration_bound(int(metrics.get("holdout_rows", 0)))
+    if metrics["ece"] > bound:
+        return f"calibration error {metrics['ece']:.3f} above {bound:.3f}"
     return None
+
+
+def calibration_bound(rows: int) -> float:
+    """MAX_CALIBRATION_ERROR, widened on small holdouts to three standard errors of a bin's
+    churn rate (ten bins), so that a small shop's noise does not read as miscalibration."""
+    if rows <= 0:
+        return MAX_CALIBRATION_ERROR
+    return max(MAX_CALIBRATION_ERROR, 3 * (0.25 / (rows / 10)) ** 0.5)
 
 
 def champion_version(name: str) -> str | None:

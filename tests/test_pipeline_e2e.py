@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 
@@ -144,3 +145,18 @@ def test_promote_and_rollback_move_the_champion_alias(pipeline_home):
     assert client.get_model_version_by_alias("clm-customer-model", "champion").version == str(versions[0])
     missing = clm(pipeline_home, "promote", "999", check=False)
     assert missing.returncode != 0
+
+
+def test_every_column_analysts_read_is_documented(pipeline_home):
+    out = clm(pipeline_home, "docs").stdout
+    assert "dbt data dictionary" in out and "GX Data Docs" in out
+    target = pipeline_home / "dbt" / "target"
+    catalog = json.loads((target / "catalog.json").read_text())["nodes"]
+    manifest = json.loads((target / "manifest.json").read_text())["nodes"]
+    for name in ("customer_features", "training_examples", "customer_segments", "quarantine_orders"):
+        columns = {c.lower() for c in catalog[f"model.clm.{name}"]["columns"]}
+        described = {c for c, spec in manifest[f"model.clm.{name}"]["columns"].items() if spec["description"]}
+        if name.startswith("quarantine_"):
+            assert "rule" in described
+        else:
+            assert columns <= described, f"{name} lacks descriptions for {sorted(columns - described)}"
