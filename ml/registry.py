@@ -97,7 +97,10 @@ def why_no_champion(name: str) -> str:
 def promote(name: str, version: str) -> None:
     """Make `version` the champion by hand, remembering the one it replaces."""
     client = MlflowClient()
-    client.get_model_version(name, version)  # a clear error when the version does not exist
+    try:
+        client.get_model_version(name, version)
+    except mlflow.exceptions.MlflowException:
+        raise ValueError(f"{name} has no version {version}; see the versions in the MLflow UI (Models).") from None
     previous = champion_version(name)
     if previous is not None and previous != str(version):
         client.set_model_version_tag(name, version, "replaced_champion", previous)
