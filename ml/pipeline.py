@@ -80,6 +80,8 @@ def train_model(as_of: date, settings: Settings, config: TrainConfig | None = No
     examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
     experiment = tracking.configure(settings)
     result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
+    # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
+    result.metrics = {k: (None if v != v else v) for k, v in result.metrics.items()}
     return asdict(result)
 
 

@@ -38,7 +38,7 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
     client = MlflowClient()
     version = mlflow.register_model(model_uri, name).version
     for key, value in metrics.items():
-        client.set_model_version_tag(name, version, f"holdout_{key}", f"{value:.6f}")
+        client.set_model_version_tag(name, version, f"holdout_{key}", "nan" if undefined(value) else f"{value:.6f}")
     client.set_model_version_tag(name, version, "holdout_as_of", holdout_as_of)
     client.set_model_version_tag(name, version, "run_id", run_id)
     candidate = metrics["roc_auc"]
@@ -62,12 +62,16 @@ def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], 
 
 def sanity_problem(metrics: dict[str, float]) -> str | None:
     """Why a candidate must not go live whatever its ranking, or None."""
-    if any(value != value for key, value in metrics.items() if key in SANITY_METRICS):
+    if any(undefined(metrics.get(key)) for key in SANITY_METRICS):
         return "a holdout metric is undefined (NaN)"
     bound = calibration_bound(int(metrics.get("holdout_rows", 0)))
     if metrics["ece"] > bound:
         return f"calibration error {metrics['ece']:.3f} above {bound:.3f}"
     return None
+
+
+def undefined(value: float | None) -> bool:
+    return value is None or value != value
 
 
 def calibration_bound(rows: int) -> float:

@@ -10,3 +10,4 @@ def test_calibration_bound_allows_for_small_holdouts_only():
     assert sanity_problem({**good, "holdout_rows": 200}) is None
     assert "calibration error 0.200 above 0.150" in sanity_problem({**good, "holdout_rows": 50_000})
     assert "NaN" in sanity_problem({**good, "roc_auc": float("nan"), "holdout_rows": 200})
+    assert "NaN" in sanity_problem({**good, "roc_auc": None, "holdout_rows": 200})  # as it comes through XCom
