@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient, set_tracking_uri
 
-from tests.conftest import clm
+from tests.conftest import TINY_TRAINING, clm
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +160,21 @@ def test_every_column_analysts_read_is_documented(pipeline_home):
             assert "rule" in described
         else:
             assert columns <= described, f"{name} lacks descriptions for {sorted(columns - described)}"
+
+
+def test_a_shop_with_only_an_order_log_gets_scored(tmp_path, tiny_shop):
+    home, orders_only = tmp_path / "home", tmp_path / "orders_only"
+    orders_only.mkdir()
+    shutil.copy(tiny_shop / "orders.parquet", orders_only / "orders.parquet")
+    home.mkdir()
+    (home / "train.json").write_text(json.dumps(TINY_TRAINING))
+    clm(home, "ingest", "folder", str(orders_only))
+    clm(home, "run", "--as-of", "2026-01-01")
+    scores = read(home, "select * from analytics.customer_scores")
+    buyers = pd.read_parquet(tiny_shop / "orders.parquet")["customer_id"].astype(str)
+    assert set(scores["customer_id"]) == set(buyers)
+    assert scores["churn_probability"].between(0, 1).all()
+    assert scores["review_sentiment"].isna().all()
+    features = read(home, "select sessions, review_count, top_category from analytics.customer_features")
+    assert (features["sessions"] == 0).all() and (features["review_count"] == 0).all()
+    assert features["top_category"].isna().all()
