@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 RAW_SAMPLE_ROWS = 200_000
 
 
+def training_examples(settings: Settings):
+    """In a fixed order: a seeded sample must pick the same rows on every run."""
+    return warehouse.read_frame(
+        settings.warehouse, f"select * from {warehouse.BUILD}.training_examples order by as_of, customer_id"
+    )
+
+
 def check_raw(settings: Settings) -> dict[str, int]:
     """Fail early, with what to do, when no raw data has been landed; report what has."""
     counts = raw_row_counts(settings.raw_dir)
@@ -77,7 +84,7 @@ def validate_features(as_of: date, settings: Settings) -> dict:
 
 
 def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
-    examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
+    examples = training_examples(settings)
     experiment = tracking.configure(settings)
     result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
@@ -90,7 +97,7 @@ def register_model(trained: dict, settings: Settings) -> dict:
     tracking.configure(settings)
     champion_auc = None
     if registry.champion_version(settings.model_name) is not None:
-        examples = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.training_examples")
+        examples = training_examples(settings)
         _, holdout = time_split(examples)
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
         probability = champion.predict(model_input(holdout))["churn_probability"].to_numpy()
