@@ -81,24 +81,10 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length
 
 
 @torch.inference_mode()
-def churn_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-                 frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
-    """Uncalibrated churn logits, for fitting the calibration."""
-    model.eval()
-    token_ids = tokenize(tokenizer, frame, preprocess.max_length)
-    numeric = preprocess.standardise(numeric_matrix(frame))
-    logits = np.empty(len(frame), dtype="float64")
-    for rows in length_buckets([len(t) for t in token_ids], batch_size):
-        with autocast(device):
-            logits[rows] = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device)).churn_logit.float().cpu().numpy()
-    return logits
-
-
-@torch.inference_mode()
-def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-            frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
-    """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
-    the next H days, value tier, and the sentiment of the latest review (NaN without one)."""
+def raw_outputs(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+    """Every head's raw output per row of `frame`, in its order: churn logit, log orders, log
+    spend, tier logits, sentiment logits."""
     model.eval()
     token_ids = tokenize(tokenizer, frame, preprocess.max_length)
     numeric = preprocess.standardise(numeric_matrix(frame))
@@ -108,7 +94,20 @@ def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess
             out = model(**collate(token_ids, rows, numeric, tokenizer.pad_token_id, device))
         raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
                                out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
-    raw = raw.astype("float64")
+    return raw.astype("float64")
+
+
+def churn_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                 frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+    """Uncalibrated churn logits, for fitting the calibration."""
+    return raw_outputs(model, tokenizer, preprocess, frame, device, batch_size)[:, 0]
+
+
+def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+            frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
+    """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
+    the next H days, value tier, and the sentiment of the latest review (NaN without one)."""
+    raw = raw_outputs(model, tokenizer, preprocess, frame, device, batch_size)
     slope, intercept = preprocess.churn_calibration
     return pd.DataFrame({
         "churn_probability": 1.0 / (1.0 + np.exp(-(slope * raw[:, 0] + intercept))),
