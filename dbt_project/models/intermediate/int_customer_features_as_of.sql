@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+-- A view: each mart reads its own dates from it, so the wide rows are never written twice.
 -- The customer 360 at every as-of date of the run: one row per customer and date.
 -- The marts pick the scoring date (customer_features) or the cutoffs (training_examples).
 with spine as (

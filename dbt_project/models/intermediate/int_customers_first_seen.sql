@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+-- A view: only the spine reads it.
 -- Every customer the shop knows, from the customer table and the order log (a shop with only
 -- an order log still gets all its customers), with the moment the shop first saw them.
 with customers as (

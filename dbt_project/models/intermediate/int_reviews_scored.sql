@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+-- A view: only the review aggregation reads it.
 -- Review sentiment from the review text, in [-1, 1]: the mean polarity of the words found in
 -- the seed sentiment_lexicon, a word's polarity flipped after "not", "no" or "never".
 -- NULL when the review has no text; 0 when no word of it is in the lexicon.

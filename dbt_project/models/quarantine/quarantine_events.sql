@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Raw events rows that broke a contract rule, with the rule. They never reach the features.
 select * exclude (broken_rule), broken_rule as rule
 from {{ ref('base_shop__events') }}

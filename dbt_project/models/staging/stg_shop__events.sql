@@ -1,4 +1,3 @@
-{{ config(materialized='view') }}
 -- Clickstream events that keep every contract rule. Shops without a session id get one
 -- session per customer and day.
 select
