@@ -10,7 +10,9 @@
 -- Incremental: a run re-reads only the last `events_lookback_days` days (late events, a day
 -- re-run) and replaces those days whole. A fresh ingest rebuilds it from scratch.
 -- Sessions are counted by grouping twice (events -> sessions -> days) rather than with
--- count(distinct): one pass over the events instead of two, a third faster at 100M events.
+-- count(distinct): one pass over the events instead of two. Events without a session id
+-- form one group per customer and day, so they count as one session. Ids are grouped in the
+-- export's type and customer_id becomes text here, on a sixth of the rows.
 with sessions as (
     select
         customer_id,
@@ -30,7 +32,7 @@ with sessions as (
 )
 
 select
-    customer_id,
+    cast(customer_id as varchar) as customer_id,
     event_date,
     count(*) as sessions,
     cast(sum(product_views) as bigint) as product_views,

@@ -1,8 +1,8 @@
--- Clickstream events that keep every contract rule. Shops without a session id get one
--- session per customer and day.
+-- Clickstream events that keep every contract rule. Ids keep the export's type (see
+-- base_shop__events); a missing session id means one session per customer and day.
 select
     event_id,
-    coalesce(session_id, customer_id || '-' || strftime(occurred_at, '%Y%m%d')) as session_id,
+    session_id,
     customer_id,
     event_type,
     product_id,
