@@ -93,13 +93,13 @@ def clm_pipeline():
     def validate_features(quarantined: dict) -> dict:
         from ml import pipeline
 
-        return pipeline.validate_features(_as_of(), _settings())
+        return pipeline.validate_features(_settings())
 
     @task(retries=1, execution_timeout=timedelta(hours=4))
     def train(validation: dict) -> dict:
         from ml import pipeline
 
-        return pipeline.train_model(_as_of(), _settings())
+        return pipeline.train_model(_settings())
 
     @task(retries=1, execution_timeout=timedelta(minutes=30))
     def register(trained: dict) -> dict:
@@ -123,7 +123,7 @@ def clm_pipeline():
     def validate_marts(marts: list) -> dict:
         from ml import pipeline
 
-        return pipeline.validate_marts(_as_of(), _settings())
+        return pipeline.validate_marts(_settings())
 
     @task(retries=1, execution_timeout=timedelta(minutes=10))
     def publish(validation: dict) -> dict:

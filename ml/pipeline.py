@@ -77,18 +77,17 @@ def check_quarantine(settings: Settings) -> dict[str, dict[str, int]]:
     return counts
 
 
-def validate_features(as_of: date, settings: Settings) -> dict:
-    frames = {name: warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.{name}")
-              for name in ("customer_features", "training_examples")}
+def validate_features(settings: Settings) -> dict:
+    frames = {name: warehouse.read_table(settings.warehouse, name) for name in ("customer_features", "training_examples")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
-def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
+def train_model(settings: Settings, config: TrainConfig | None = None) -> dict:
     examples = training_examples(settings)
     experiment = tracking.configure(settings)
     result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
-    result.metrics = {k: (None if v != v else v) for k, v in result.metrics.items()}
+    result.metrics = {k: (None if registry.undefined(v) else v) for k, v in result.metrics.items()}
     return asdict(result)
 
 
@@ -118,7 +117,7 @@ def score_customers(as_of: date, settings: Settings) -> dict:
             "Promote a version by hand (`clm promote VERSION`) once you have looked at it in MLflow."
         )
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-    features = warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_features")
+    features = warehouse.read_table(settings.warehouse, "customer_features")
     predictions = model.predict(model_input(features))
     numbers = predictions[["churn_probability", "expected_orders", "expected_spend"]].to_numpy()
     if not np.isfinite(numbers).all() or not predictions["churn_probability"].between(0, 1).all():
@@ -143,11 +142,9 @@ def build_marts(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.MARTS_SELECTOR, as_of, settings)
 
 
-def validate_marts(as_of: date, settings: Settings) -> dict:
-    frames = {
-        "customer_segments": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.BUILD}.customer_segments"),
-        "customer_scores": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.SCORES_STAGED}"),
-    }
+def validate_marts(settings: Settings) -> dict:
+    frames = {"customer_segments": warehouse.read_table(settings.warehouse, "customer_segments"),
+              "customer_scores": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.SCORES_STAGED}")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 

@@ -49,12 +49,13 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     snapshot = snapshot_id(settings.raw_dir)
     built_marker = settings.home / "dbt" / "built_snapshot_id"
     full_refresh = snapshot is None or not built_marker.exists() or built_marker.read_text() != snapshot
-    command = dbt_command("build", settings, "--select", *select.split(),
-                          "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1",
-                          *(["--full-refresh"] if full_refresh else []))
-    completed = subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
+    results_path = target_path(settings) / "run_results.json"
+    results_path.unlink(missing_ok=True)  # a dbt that dies early must not leave the last run's results
+    completed = _run(dbt_command("build", settings, "--select", *select.split(),
+                                 "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1",
+                                 *(["--full-refresh"] if full_refresh else [])), settings)
     sys.stdout.write(completed.stdout)
-    results = _run_results(settings)
+    results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
     if completed.returncode != 0 or failures:
         details = [f"{r['unique_id']}: {r['status']} - {(r.get('message') or '').strip()}" for r in failures]
@@ -66,15 +67,13 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
 
 
-def _run_results(settings: Settings) -> list[dict]:
-    path = target_path(settings) / "run_results.json"
-    return json.loads(path.read_text())["results"] if path.exists() else []
+def _run(command: list[str], settings: Settings) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
 
 
 def docs(as_of: date, settings: Settings) -> Path:
     """`dbt docs generate`: the data dictionary (every model and column described); return its index."""
-    command = dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(as_of, settings)))
-    completed = subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
+    completed = _run(dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(as_of, settings))), settings)
     if completed.returncode != 0:
         raise DbtError("dbt docs generate failed:\n" + completed.stdout[-3000:])
     return target_path(settings) / "index.html"

@@ -43,6 +43,11 @@ def read_frame(path: Path, query: str, params: list | None = None) -> pd.DataFra
         return con.execute(query, params or []).df()
 
 
+def read_table(path: Path, table: str) -> pd.DataFrame:
+    """A whole table of the build schema."""
+    return read_frame(path, f"select * from {BUILD}.{table}")
+
+
 def sample_parquet(path: Path, rows: int) -> pd.DataFrame:
     """A repeatable sample of at most `rows` rows of a Parquet file."""
     with duckdb.connect() as con:

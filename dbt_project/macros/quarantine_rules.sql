@@ -4,9 +4,11 @@
   Staging keeps the rows with no broken rule; quarantine_* keeps the others, with the rule.
 #}
 
-{% macro timestamp_rules(column) -%}
+{% macro timestamp_rules(column, required=true) -%}
     when {{ column }}_raw is not null and {{ column }} is null then 'unparseable_{{ column }}'
+    {%- if required %}
     when {{ column }} is null then 'missing_{{ column }}'
+    {%- endif %}
     when {{ column }} > {{ utc_now() }} then 'future_{{ column }}'
     when {{ column }} < timestamp '1990-01-01' then '{{ column }}_before_1990'
 {%- endmacro %}

@@ -21,8 +21,6 @@ select
     case
         when customer_id is null then 'missing_customer_id'
         when key_occurrence > 1 then 'duplicate_customer_id'
-        when signed_up_at_raw is not null and signed_up_at is null then 'unparseable_signed_up_at'
-        when signed_up_at > {{ utc_now() }} then 'future_signed_up_at'
-        when signed_up_at < timestamp '1990-01-01' then 'signed_up_at_before_1990'
+        {{ timestamp_rules('signed_up_at', required=false) }}
     end as broken_rule
 from typed
