@@ -145,6 +145,12 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     return elapsed, peak
 
 
+def slowest_nodes(run_results: Path, count: int = 5) -> str:
+    """Where dbt's time went: its slowest models and tests, from the run's run_results.json."""
+    results = sorted(json.loads(run_results.read_text())["results"], key=lambda r: -r["execution_time"])
+    return ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f} s" for r in results[:count])
+
+
 def run_size(events: int, work: Path) -> dict:
     home = work / f"home_{events}"
     source = work / f"shop_{events}"
@@ -162,10 +168,11 @@ def run_size(events: int, work: Path) -> dict:
     hand_seconds, hand_peak = measure([sys.executable, "-c", hand], env)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute("select count(*) from build.customer_features").fetchone()[0]
+    slowest = slowest_nodes(home / "dbt" / "target" / "run_results.json")
     shutil.rmtree(home)
     (work / f"hand_{events}.duckdb").unlink(missing_ok=True)
     return {"events": events, "customers": rows, "dbt_s": dbt_seconds, "hand_s": hand_seconds,
-            "dbt_peak_gb": dbt_peak / 2**30, "hand_peak_gb": hand_peak / 2**30}
+            "dbt_peak_gb": dbt_peak / 2**30, "hand_peak_gb": hand_peak / 2**30, "slowest": slowest}
 
 
 def main() -> None:
@@ -183,6 +190,7 @@ def main() -> None:
         print(f"{r['events']:>12,} {r['customers']:>10,} {r['dbt_s']:>8.1f} {r['hand_s']:>8.1f} "
               f"{r['dbt_s'] / r['hand_s']:>6.2f} {r['events'] / r['dbt_s']:>12,.0f} {r['events'] / r['hand_s']:>12,.0f} "
               f"{r['dbt_peak_gb']:>12.2f} {r['hand_peak_gb']:>13.2f}", flush=True)
+        print(f"{'':>12} slowest in dbt: {r['slowest']}", flush=True)
     if len(results) > 1:
         first, last = results[0], results[-1]
         growth = (last["dbt_s"] / first["dbt_s"]) / (last["events"] / first["events"])

@@ -63,7 +63,7 @@ def test_features_as_of_t_ignore_everything_from_t_on(home, tiny_shop, tmp_path)
 
 
 def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
-    """The warehouse sums events per day and per period between as-of dates (for speed);
+    """The warehouse sums events and orders once per period between as-of dates (for speed);
     a direct recount from the staged rows, date by date, must give the same numbers."""
     build(home, tiny_shop)
     features = pd.concat([table(home, "customer_features"), table(home, "training_examples")])
@@ -71,8 +71,9 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
     events["day"] = events["occurred_at"].dt.normalize()
     events["customer_id"] = events["customer_id"].astype(str)
     events["session_id"] = events["session_id"].astype("string").fillna("one per day")
-    kept = orders[orders["status"] != "cancelled"]
-    assert features["as_of"].nunique() == 4 and len(events) > 1000
+    kept = orders[orders["status"] != "cancelled"].sort_values(["ordered_at", "order_id"])
+    kept = kept.assign(gap=kept.groupby("customer_id")["ordered_at"].diff().dt.total_seconds() / 86400)
+    assert features["as_of"].nunique() == 4 and len(events) > 1000 and kept["gap"].notna().sum() > 100
 
     for as_of, rows in features.groupby("as_of"):
         as_of = pd.Timestamp(as_of)
@@ -81,17 +82,28 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
         recent = sessions[sessions["day"] >= as_of - pd.Timedelta(days=30)]
         previous = sessions[(sessions["day"] >= as_of - pd.Timedelta(days=60)) & (sessions["day"] < as_of - pd.Timedelta(days=30))]
         bought = kept[kept["ordered_at"] < as_of]
-        expected = pd.DataFrame({
+        recent_orders = bought[bought["ordered_at"] >= as_of - pd.Timedelta(days=30)]
+        previous_orders = bought[(bought["ordered_at"] >= as_of - pd.Timedelta(days=60)) & (bought["ordered_at"] < as_of - pd.Timedelta(days=30))]
+        placed = orders[orders["ordered_at"] < as_of].groupby("customer_id")
+        counts = pd.DataFrame({
             "sessions": sessions.groupby("customer_id").size(),
             "product_views": before[before["event_type"] == "product_view"].groupby("customer_id").size(),
             "sessions_last_30d": recent.groupby("customer_id").size(),
             "sessions_prev_30d": previous.groupby("customer_id").size(),
             "frequency": bought.groupby("customer_id").size(),
             "monetary": bought.groupby("customer_id")["amount"].sum(),
+            "cancel_rate": placed["status"].apply(lambda s: (s == "cancelled").mean()),
+            "orders_last_30d": recent_orders.groupby("customer_id").size(),
+            "spend_prev_30d": previous_orders.groupby("customer_id")["amount"].sum(),
         }).reindex(rows["customer_id"].astype(str)).fillna(0)
-        actual = rows.set_index(rows["customer_id"].astype(str))[list(expected.columns)].astype(float)
-        pd.testing.assert_frame_equal(actual, expected.astype(float), check_names=False, rtol=1e-9)
-        assert expected["sessions"].sum() > 0
+        gaps = bought.groupby("customer_id")["gap"]  # NULL where there is no gap yet
+        spreads = pd.DataFrame({"last_order_gap_days": gaps.last(), "mean_interpurchase_days": gaps.mean(),
+                                "std_interpurchase_days": gaps.std()}).reindex(rows["customer_id"].astype(str))
+        actual = rows.set_index(rows["customer_id"].astype(str))
+        for expected in (counts, spreads):
+            pd.testing.assert_frame_equal(actual[list(expected.columns)].astype(float), expected.astype(float),
+                                          check_names=False, rtol=1e-6, atol=1e-9)
+        assert counts["sessions"].sum() > 0 and spreads["std_interpurchase_days"].notna().any()
 
 
 def test_labels_come_from_the_horizon_after_each_cutoff(home, tiny_shop):

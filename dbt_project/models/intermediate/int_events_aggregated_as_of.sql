@@ -1,15 +1,9 @@
 -- Browsing behaviour per customer as of each date, from days strictly before that date.
--- Each day is summed once into the period between two consecutive as-of dates; a date then
+-- Each day is summed once into its period between as-of dates (int_as_of_periods); a date then
 -- adds up the few periods before it instead of re-reading every day once per as-of date
 -- (half the time at 100M events). The 30-day trend windows read only the days near a date.
-with dates as (
-    select distinct as_of from {{ ref('int_as_of_dates') }}
-),
-
-periods as (
-    -- The days in [period_start, as_of) count for as_of and every later date.
-    select as_of, lag(as_of, 1, date '0001-01-01') over (order by as_of) as period_start
-    from dates
+with periods as (
+    select * from {{ ref('int_as_of_periods') }}
 ),
 
 daily as (
@@ -49,14 +43,14 @@ cumulative as (
 recent as (
     select
         daily.customer_id,
-        dates.as_of,
-        sum(daily.sessions) filter (where daily.event_date >= dates.as_of - interval 30 day) as sessions_last_30d,
-        sum(daily.sessions) filter (where daily.event_date < dates.as_of - interval 30 day) as sessions_prev_30d
+        periods.as_of,
+        sum(daily.sessions) filter (where daily.event_date >= periods.as_of - interval 30 day) as sessions_last_30d,
+        sum(daily.sessions) filter (where daily.event_date < periods.as_of - interval 30 day) as sessions_prev_30d
     from daily
-    inner join dates
-        on daily.event_date >= dates.as_of - interval 60 day
-        and daily.event_date < dates.as_of
-    group by daily.customer_id, dates.as_of
+    inner join periods
+        on daily.event_date >= periods.as_of - interval 60 day
+        and daily.event_date < periods.as_of
+    group by daily.customer_id, periods.as_of
 )
 
 select

@@ -1,0 +1,7 @@
+-- The as-of dates as consecutive periods: rows dated in [period_start, as_of) count for as_of
+-- and for every later date. Aggregations sum their rows once per period, then add up the
+-- periods before each date, instead of joining every row to every date.
+select
+    as_of,
+    lag(as_of, 1, date '0001-01-01') over (order by as_of) as period_start
+from (select distinct as_of from {{ ref('int_as_of_dates') }})
