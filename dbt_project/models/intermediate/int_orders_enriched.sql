@@ -13,27 +13,28 @@ lines as (
     group by order_id
 ),
 
-kept_gaps as (
+joined as (
     select
-        order_id,
-        date_diff('second', lag(ordered_at) over (partition by customer_id order by ordered_at, order_id), ordered_at)
-            / 86400.0 as days_since_previous_order
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        orders.amount,
+        orders.status,
+        orders.status = 'cancelled' as is_cancelled,
+        orders.status = 'returned' as is_returned,
+        lines.items,
+        lines.gross_amount,
+        lines.discount_amount
     from orders
-    where status != 'cancelled'
+    left join lines on orders.order_id = lines.order_id
 )
 
 select
-    orders.order_id,
-    orders.customer_id,
-    orders.ordered_at,
-    orders.amount,
-    orders.status,
-    orders.status = 'cancelled' as is_cancelled,
-    orders.status = 'returned' as is_returned,
-    lines.items,
-    lines.gross_amount,
-    lines.discount_amount,
-    kept_gaps.days_since_previous_order
-from orders
-left join lines on orders.order_id = lines.order_id
-left join kept_gaps on orders.order_id = kept_gaps.order_id
+    *,
+    -- Gaps between kept orders: cancelled ones form their own partition and get none.
+    case when not is_cancelled then
+        date_diff('second', lag(ordered_at) over (
+            partition by customer_id, is_cancelled order by ordered_at, order_id
+        ), ordered_at) / 86400.0
+    end as days_since_previous_order
+from joined

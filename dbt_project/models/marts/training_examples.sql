@@ -9,25 +9,25 @@ with features as (
 ),
 
 labels as (
+    -- Orders joined to the few cutoffs, not to every customer's features row.
     select
-        features.customer_id,
-        features.as_of,
-        count(orders.order_id) as future_orders,
-        coalesce(sum(orders.amount), 0) as future_spend
-    from features
-    left join {{ ref('int_orders_enriched') }} as orders
-        on orders.customer_id = features.customer_id
-        and not orders.is_cancelled
-        and orders.ordered_at >= cast(features.as_of as timestamp)
-        and orders.ordered_at < cast(features.as_of as timestamp) + to_days({{ horizon }})
-    group by features.customer_id, features.as_of
+        orders.customer_id,
+        cutoffs.as_of,
+        count(*) as future_orders,
+        sum(orders.amount) as future_spend
+    from {{ ref('int_orders_enriched') }} as orders
+    inner join {{ ref('int_as_of_dates') }} as cutoffs
+        on orders.ordered_at >= cast(cutoffs.as_of as timestamp)
+        and orders.ordered_at < cast(cutoffs.as_of as timestamp) + to_days({{ horizon }})
+    where cutoffs.purpose = 'training' and not orders.is_cancelled
+    group by orders.customer_id, cutoffs.as_of
 )
 
 select
     features.*,
     {{ horizon }} as horizon_days,
-    labels.future_orders,
-    labels.future_spend,
-    labels.future_orders = 0 as churned
+    coalesce(labels.future_orders, 0) as future_orders,
+    coalesce(labels.future_spend, 0) as future_spend,
+    coalesce(labels.future_orders, 0) = 0 as churned
 from features
-inner join labels on labels.customer_id = features.customer_id and labels.as_of = features.as_of
+left join labels on labels.customer_id = features.customer_id and labels.as_of = features.as_of
