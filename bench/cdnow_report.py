@@ -32,8 +32,9 @@ def main() -> None:
         "join analytics.customer_features f using (customer_id, as_of) where s.as_of = ?", [args.as_of])
     actual = warehouse.read_frame(
         settings.warehouse,
-        "select customer_id, count(*) as actual_orders from build.stg_shop__orders "
-        "where ordered_at >= ? and ordered_at < ? group by 1",
+        "select cast(customer_id as varchar) as customer_id, count(*) as actual_orders "
+        f"from read_parquet('{settings.raw_dir / 'orders.parquet'}') "
+        "where cast(ordered_at as timestamp) >= ? and cast(ordered_at as timestamp) < ? group by 1",
         [args.as_of, args.as_of + timedelta(days=horizon)])
     frame = scores.merge(actual, on="customer_id", how="left").fillna({"actual_orders": 0})
     truth = frame["actual_orders"].to_numpy("float64")

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Raw events rows that broke a contract rule, with the rule. They never reach the features.
 select
     cast(event_id as varchar) as event_id,
