@@ -19,16 +19,13 @@ per_category as (
         on lines.customer_id = spine.customer_id
         and lines.ordered_at < spine.as_of
     group by spine.customer_id, spine.as_of, lines.category
-),
-
-ranked as (
-    select
-        *,
-        units / sum(units) over (partition by customer_id, as_of) as share,
-        row_number() over (partition by customer_id, as_of order by units desc, category) as category_rank
-    from per_category
 )
 
-select customer_id, as_of, category as top_category, share as top_category_share
-from ranked
-where category_rank = 1
+select
+    customer_id,
+    as_of,
+    -- Most units first; a tie goes to the category first in alphabetical order.
+    arg_min(category, struct_pack(negative_units := -units, category := category)) as top_category,
+    max(units) / sum(units) as top_category_share
+from per_category
+group by customer_id, as_of
