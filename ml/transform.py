@@ -25,8 +25,9 @@ class DbtError(RuntimeError):
     """A dbt model or test failed; the message lists which, and why."""
 
 
-def dbt_vars(as_of: date, settings: Settings) -> dict[str, object]:
-    return {"as_of": as_of.isoformat(), "horizon_days": settings.horizon_days}
+def dbt_vars(settings: Settings) -> dict[str, object]:
+    """The same on every run, so dbt's partial parse survives; the date travels in CLM_AS_OF."""
+    return {"horizon_days": settings.horizon_days}
 
 
 def dbt_command(command: str, settings: Settings, *args: str) -> list[str]:
@@ -52,8 +53,8 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     results_path = target_path(settings) / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that dies early must not leave the last run's results
     completed = _run(dbt_command("build", settings, "--select", *select.split(),
-                                 "--vars", json.dumps(dbt_vars(as_of, settings)), "--threads", "1",
-                                 *(["--full-refresh"] if full_refresh else [])), settings)
+                                 "--vars", json.dumps(dbt_vars(settings)), "--threads", "1",
+                                 *(["--full-refresh"] if full_refresh else [])), settings, as_of)
     sys.stdout.write(completed.stdout)
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
@@ -67,13 +68,14 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
 
 
-def _run(command: list[str], settings: Settings) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env={**os.environ, **settings.env()}, capture_output=True, text=True)
+def _run(command: list[str], settings: Settings, as_of: date) -> subprocess.CompletedProcess:
+    env = {**os.environ, **settings.env(), "CLM_AS_OF": as_of.isoformat()}
+    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 def docs(as_of: date, settings: Settings) -> Path:
     """`dbt docs generate`: the data dictionary (every model and column described); return its index."""
-    completed = _run(dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(as_of, settings))), settings)
+    completed = _run(dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(settings))), settings, as_of)
     if completed.returncode != 0:
         raise DbtError("dbt docs generate failed:\n" + completed.stdout[-3000:])
     return target_path(settings) / "index.html"
