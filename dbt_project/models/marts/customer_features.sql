@@ -1,4 +1,4 @@
--- The customer 360 as of the scoring date (var as_of): one row per customer.
+-- The customer 360 as of the scoring date (CLM_AS_OF): one row per customer.
 select * exclude (purpose)
 from {{ ref('int_customer_features_as_of') }}
 where purpose = 'scoring'
