@@ -13,6 +13,7 @@ from ml import pipeline, settings as settings_module, transform
 from ml.ingest import ingest_cdnow, ingest_folder
 
 AS_OF = date(2025, 10, 1)
+DAILY_KEY = "customer_id, event_date, session_id"
 
 
 @pytest.fixture
@@ -192,7 +193,7 @@ def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_sho
     first_day = table(home, "int_events_aggregated_daily", "event_date")["event_date"].min()
     # A sentinel in an old day: an incremental run must not recompute it, a full one would.
     with duckdb.connect(str(home.warehouse)) as con:
-        con.execute("update build.int_events_aggregated_daily set sessions = -1 where event_date = ?", [first_day])
+        con.execute("update build.int_events_aggregated_daily set product_views = -1 where event_date = ?", [first_day])
 
     # The shop's export grows by a day in place (no new snapshot): only recent days are re-read.
     events = pd.read_parquet(home.raw_dir / "events.parquet", dtype_backend="numpy_nullable")
@@ -201,21 +202,21 @@ def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_sho
                                       occurred_at=next_day + pd.Timedelta(hours=3))
     pd.concat([events, new_day]).to_parquet(home.raw_dir / "events.parquet", index=False)
     transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
-    incremental = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+    incremental = table(home, "int_events_aggregated_daily", DAILY_KEY)
     assert pd.Timestamp(incremental["event_date"].max()) == next_day
-    assert (incremental.loc[incremental["event_date"] == first_day, "sessions"] == -1).all()
+    assert (incremental.loc[incremental["event_date"] == first_day, "product_views"] == -1).all()
 
     # The same day re-sent with fewer events: the day is replaced whole, not added to.
     resent = pd.concat([events, new_day.head(100)])
     resent.to_parquet(home.raw_dir / "events.parquet", index=False)
     transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
-    rerun = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+    rerun = table(home, "int_events_aggregated_daily", DAILY_KEY)
 
     from_scratch = tmp_path / "from_scratch"
     shutil.copytree(tiny_shop, from_scratch)
     resent.to_parquet(from_scratch / "events.parquet", index=False)
     build(home, from_scratch, as_of=date(2026, 1, 3))
-    full = table(home, "int_events_aggregated_daily", "customer_id, event_date")
+    full = table(home, "int_events_aggregated_daily", DAILY_KEY)
 
     def recent(frame):
         return frame[frame["event_date"] != first_day].reset_index(drop=True)

@@ -1,12 +1,13 @@
 -- Browsing behaviour per customer as of each date, from days strictly before that date.
--- Each day is summed once into its period between as-of dates (int_as_of_periods); a date then
--- adds up the few periods before it instead of re-reading every day once per as-of date
--- (half the time at 100M events). The 30-day trend windows read only the days near a date.
+-- Each session-day is summed once into its period between as-of dates (int_as_of_periods); a
+-- date then adds up the few periods before it instead of re-reading every day once per as-of
+-- date (half the time at 100M events). The 30-day trend windows read only the days near a date.
 with periods as (
     select * from {{ ref('int_as_of_periods') }}
 ),
 
 daily as (
+    -- One row per customer, day and session.
     select * from {{ ref('int_events_aggregated_daily') }}
 ),
 
@@ -14,7 +15,7 @@ per_period as (
     select
         daily.customer_id,
         periods.as_of as period_end,
-        sum(daily.sessions) as sessions,
+        count(*) as sessions,
         sum(daily.product_views) as product_views,
         sum(daily.add_to_carts) as add_to_carts,
         sum(daily.purchases) as purchases
@@ -44,8 +45,8 @@ recent as (
     select
         daily.customer_id,
         periods.as_of,
-        sum(daily.sessions) filter (where daily.event_date >= periods.as_of - interval 30 day) as sessions_last_30d,
-        sum(daily.sessions) filter (where daily.event_date < periods.as_of - interval 30 day) as sessions_prev_30d
+        count(*) filter (where daily.event_date >= periods.as_of - interval 30 day) as sessions_last_30d,
+        count(*) filter (where daily.event_date < periods.as_of - interval 30 day) as sessions_prev_30d
     from daily
     inner join periods
         on daily.event_date >= periods.as_of - interval 60 day
