@@ -13,7 +13,9 @@ order per 20) is written as Parquet by DuckDB itself, landed with `clm ingest`, 
   same four as-of dates, written to a table, with the same DuckDB settings as dbt's profile.
 
 Both run in their own process; wall time and peak resident memory (process tree) are measured.
-Prints events/second, the dbt/hand ratio, and peak memory per size.
+The two sides alternate `--repeats` times (3 by default) on the same landed shop: times on a
+shared VM vary by 10-20% run to run, so the ratio is of the medians, and the spread is printed.
+Prints events/second, the dbt/hand ratio, and peak memory (the largest of the runs) per size.
 
     python bench/features.py                 # 1M, 10M, 100M events
     python bench/features.py --sizes 1e6     # a quick look
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,7 +175,8 @@ def slowest_nodes(run_results: Path, count: int = 5) -> str:
     return ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f} s" for r in results[:count])
 
 
-def run_size(events: int, work: Path) -> dict:
+def run_size(events: int, work: Path, repeats: int) -> dict:
+    """Both sides `repeats` times, alternating, on one landed shop; the median time of each."""
     home = work / f"home_{events}"
     source = work / f"shop_{events}"
     write_shop(source, events)
@@ -183,36 +187,50 @@ def run_size(events: int, work: Path) -> dict:
     warm_parse_cache(env)
     build = ("from datetime import date; from ml import settings, transform; "
              f"transform.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())")
-    dbt_seconds, dbt_peak = measure([sys.executable, "-c", build], env)
+    hand_db = work / f"hand_{events}.duckdb"
     query = HAND_QUERY.format(raw=home / "raw", cutoffs=json.dumps(list(CUTOFFS)).replace('"', "'"))
-    hand = (f"import duckdb; con = duckdb.connect('{work / f'hand_{events}.duckdb'}'); "
+    hand = (f"import duckdb; con = duckdb.connect('{hand_db}'); "
             f"[con.execute(s) for s in {profile_settings()!r}]; con.execute({query!r}); con.close()")
-    hand_seconds, hand_peak = measure([sys.executable, "-c", hand], env)
+    dbt_runs, hand_runs = [], []
+    for _ in range(repeats):
+        # Every build is a first build of the snapshot (full refresh), with the parse cache kept.
+        (home / "dbt" / "built_snapshot_id").unlink(missing_ok=True)
+        (home / "warehouse.duckdb").unlink(missing_ok=True)
+        hand_db.unlink(missing_ok=True)
+        dbt_runs.append(measure([sys.executable, "-c", build], env))
+        hand_runs.append(measure([sys.executable, "-c", hand], env))
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute("select count(*) from build.customer_features").fetchone()[0]
     slowest = slowest_nodes(home / "dbt" / "target" / "run_results.json")
     shutil.rmtree(home)
-    (work / f"hand_{events}.duckdb").unlink(missing_ok=True)
-    return {"events": events, "customers": rows, "dbt_s": dbt_seconds, "hand_s": hand_seconds,
-            "dbt_peak_gb": dbt_peak / 2**30, "hand_peak_gb": hand_peak / 2**30, "slowest": slowest}
+    hand_db.unlink(missing_ok=True)
+    dbt_times, hand_times = [t for t, _ in dbt_runs], [t for t, _ in hand_runs]
+    return {"events": events, "customers": rows,
+            "dbt_s": statistics.median(dbt_times), "hand_s": statistics.median(hand_times),
+            "dbt_range": (min(dbt_times), max(dbt_times)), "hand_range": (min(hand_times), max(hand_times)),
+            "dbt_peak_gb": max(p for _, p in dbt_runs) / 2**30, "hand_peak_gb": max(p for _, p in hand_runs) / 2**30,
+            "slowest": slowest}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1e6,1e7,1e8", help="comma-separated event counts")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side per size (median)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="clm-bench-"))
     print(f"{'events':>12} {'customers':>10} {'dbt s':>8} {'hand s':>8} {'ratio':>6} "
           f"{'dbt ev/s':>12} {'hand ev/s':>12} {'dbt peak GB':>12} {'hand peak GB':>13}", flush=True)
     results = []
     for size in (int(float(s)) for s in args.sizes.split(",")):
-        r = run_size(size, work)
+        r = run_size(size, work, args.repeats)
         results.append(r)
         print(f"{r['events']:>12,} {r['customers']:>10,} {r['dbt_s']:>8.1f} {r['hand_s']:>8.1f} "
               f"{r['dbt_s'] / r['hand_s']:>6.2f} {r['events'] / r['dbt_s']:>12,.0f} {r['events'] / r['hand_s']:>12,.0f} "
               f"{r['dbt_peak_gb']:>12.2f} {r['hand_peak_gb']:>13.2f}", flush=True)
-        print(f"{'':>12} slowest in dbt: {r['slowest']}", flush=True)
+        print(f"{'':>12} {args.repeats} runs each: dbt {r['dbt_range'][0]:.1f}-{r['dbt_range'][1]:.1f} s, "
+              f"hand {r['hand_range'][0]:.1f}-{r['hand_range'][1]:.1f} s (medians above)", flush=True)
+        print(f"{'':>12} slowest in dbt (last run): {r['slowest']}", flush=True)
     if len(results) > 1:
         first, last = results[0], results[-1]
         growth = (last["dbt_s"] / first["dbt_s"]) / (last["events"] / first["events"])
