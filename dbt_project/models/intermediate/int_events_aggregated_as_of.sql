@@ -13,7 +13,7 @@ daily as (
 
 per_period as (
     select
-        daily.customer_id,
+        cast(daily.customer_id as varchar) as customer_id,
         periods.as_of as period_end,
         count(*) as sessions,
         sum(daily.product_views) as product_views,
@@ -43,7 +43,7 @@ cumulative as (
 
 recent as (
     select
-        daily.customer_id,
+        cast(daily.customer_id as varchar) as customer_id,
         periods.as_of,
         count(*) filter (where daily.event_date >= periods.as_of - interval 30 day) as sessions_last_30d,
         count(*) filter (where daily.event_date < periods.as_of - interval 30 day) as sessions_prev_30d
