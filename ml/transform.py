@@ -7,6 +7,7 @@ hands the file back the moment it exits.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -45,11 +46,26 @@ def target_path(settings: Settings) -> Path:
     return settings.home / "dbt" / "target"
 
 
+def project_fingerprint(project_dir: Path) -> str:
+    """Changes with any model, macro or project setting: an upgraded project may have changed
+    what an incremental table holds, so its first run rebuilds from scratch."""
+    digest = hashlib.sha256()
+    files = [project_dir / "dbt_project.yml", *project_dir.glob("models/**/*"), *project_dir.glob("macros/**/*")]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def build(select: str, as_of: date, settings: Settings) -> list[str]:
-    """`dbt build` the selection for as_of; return the models built, raise on any failure."""
+    """`dbt build` the selection for as_of; return the models built, raise on any failure.
+
+    Incremental models only add recent days when the raw snapshot and the dbt project are those
+    of the last successful build; a new snapshot or a changed project rebuilds them whole.
+    """
     snapshot = snapshot_id(settings.raw_dir)
+    built_key = None if snapshot is None else f"{snapshot} {project_fingerprint(settings.dbt_project_dir)}"
     built_marker = settings.home / "dbt" / "built_snapshot_id"
-    full_refresh = snapshot is None or not built_marker.exists() or built_marker.read_text() != snapshot
+    full_refresh = built_key is None or not built_marker.exists() or built_marker.read_text() != built_key
     results_path = target_path(settings) / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that dies early must not leave the last run's results
     completed = _run(dbt_command("build", settings, "--select", *select.split(),
@@ -63,8 +79,8 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
         if not details:
             details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
         raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
-    if snapshot is not None:
-        built_marker.write_text(snapshot)
+    if built_key is not None:
+        built_marker.write_text(built_key)
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
 
 

@@ -225,6 +225,24 @@ def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_sho
     assert full.loc[full["event_date"] == next_day, "purchases"].sum() == (new_day.head(100)["event_type"] == "purchase").sum()
 
 
+def test_an_upgraded_project_rebuilds_the_incremental_events_from_scratch(home, tiny_shop):
+    """A warehouse left by an older clm (other columns in the daily events, another project
+    fingerprint) must not be appended to: the first build of the new project rebuilds it."""
+    build(home, tiny_shop)
+    expected = table(home, "int_events_aggregated_daily", DAILY_KEY)
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("create or replace table build.int_events_aggregated_daily as "
+                    "select customer_id, event_date, count(*) as sessions from build.int_events_aggregated_daily group by all")
+    marker = home.home / "dbt" / "built_snapshot_id"
+    snapshot, _ = marker.read_text().split()
+    marker.write_text(f"{snapshot} fingerprint-of-an-older-project")
+
+    transform.build(transform.FEATURE_SELECTOR, AS_OF, home)
+
+    pd.testing.assert_frame_equal(table(home, "int_events_aggregated_daily", DAILY_KEY), expected)
+    assert marker.read_text() == f"{snapshot} {transform.project_fingerprint(home.dbt_project_dir)}"
+
+
 def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
     ingest_cdnow(home.raw_dir, home.home / "sources")
     transform.build(transform.FEATURE_SELECTOR, date(1997, 10, 1), home)
