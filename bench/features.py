@@ -156,10 +156,9 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 def warm_parse_cache(env: dict[str, str]) -> None:
     """`dbt parse` as of the day before, leaving the parse cache yesterday's scheduled run would."""
-    yesterday = (AS_OF - timedelta(days=1)).isoformat()
-    parse = ("import json, os, subprocess; from ml import settings, transform; s = settings.load(); "
-             "subprocess.run(transform.dbt_command('parse', s, '--vars', json.dumps(transform.dbt_vars(s))), "
-             f"env={{**os.environ, **s.env(), 'CLM_AS_OF': '{yesterday}'}}, check=True, stdout=subprocess.DEVNULL)")
+    parse = ("from datetime import date; from ml import settings, transform; "
+             f"transform.run_dbt(['parse'], date.fromisoformat('{AS_OF - timedelta(days=1)}'), settings.load())"
+             ".check_returncode()")
     subprocess.run([sys.executable, "-c", parse], env=env, check=True)
 
 
@@ -193,8 +192,7 @@ def run_size(events: int, work: Path, repeats: int) -> dict:
             f"[con.execute(s) for s in {profile_settings()!r}]; con.execute({query!r}); con.close()")
     dbt_runs, hand_runs = [], []
     for _ in range(repeats):
-        # Every build is a first build of the snapshot (full refresh), with the parse cache kept.
-        (home / "dbt" / "built_snapshot_id").unlink(missing_ok=True)
+        # Every build starts from an empty warehouse, with the parse cache kept.
         (home / "warehouse.duckdb").unlink(missing_ok=True)
         hand_db.unlink(missing_ok=True)
         dbt_runs.append(measure([sys.executable, "-c", build], env))

@@ -26,24 +26,31 @@ class DbtError(RuntimeError):
     """A dbt model or test failed; the message lists which, and why."""
 
 
-def dbt_vars(settings: Settings) -> dict[str, object]:
-    """The same on every run, so dbt's partial parse survives; the date travels in CLM_AS_OF."""
-    return {"horizon_days": settings.horizon_days}
+def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.CompletedProcess:
+    """One dbt command on the project, for as_of.
 
-
-def dbt_command(command: str, settings: Settings, *args: str) -> list[str]:
+    The date travels in CLM_AS_OF and the vars are the same on every run, so dbt's partial
+    parse survives a daily run (a changed --vars re-parses the whole project).
+    """
     project = str(settings.dbt_project_dir)
-    dbt = Path(sys.executable).with_name("dbt")
-    return [
-        str(dbt), command, *args,
+    command = [
+        str(Path(sys.executable).with_name("dbt")), *args,
+        "--vars", json.dumps({"horizon_days": settings.horizon_days}),
         "--project-dir", project, "--profiles-dir", project,
         "--target-path", str(target_path(settings)),
         "--log-path", str(settings.home / "dbt" / "logs"),
     ]
+    env = {**os.environ, **settings.env(), "CLM_AS_OF": as_of.isoformat()}
+    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 def target_path(settings: Settings) -> Path:
     return settings.home / "dbt" / "target"
+
+
+def built_marker(settings: Settings) -> Path:
+    """Names the raw snapshot and dbt project of the last successful build."""
+    return settings.home / "dbt" / "built_key"
 
 
 def project_fingerprint(project_dir: Path) -> str:
@@ -64,13 +71,12 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     """
     snapshot = snapshot_id(settings.raw_dir)
     built_key = None if snapshot is None else f"{snapshot} {project_fingerprint(settings.dbt_project_dir)}"
-    built_marker = settings.home / "dbt" / "built_snapshot_id"
-    full_refresh = built_key is None or not built_marker.exists() or built_marker.read_text() != built_key
+    marker = built_marker(settings)
+    full_refresh = built_key is None or not marker.exists() or marker.read_text() != built_key
     results_path = target_path(settings) / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that dies early must not leave the last run's results
-    completed = _run(dbt_command("build", settings, "--select", *select.split(),
-                                 "--vars", json.dumps(dbt_vars(settings)), "--threads", "1",
-                                 *(["--full-refresh"] if full_refresh else [])), settings, as_of)
+    completed = run_dbt(["build", "--select", *select.split(), "--threads", "1",
+                         *(["--full-refresh"] if full_refresh else [])], as_of, settings)
     sys.stdout.write(completed.stdout)
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
@@ -80,18 +86,13 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
             details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
         raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
     if built_key is not None:
-        built_marker.write_text(built_key)
+        marker.write_text(built_key)
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
-
-
-def _run(command: list[str], settings: Settings, as_of: date) -> subprocess.CompletedProcess:
-    env = {**os.environ, **settings.env(), "CLM_AS_OF": as_of.isoformat()}
-    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 def docs(as_of: date, settings: Settings) -> Path:
     """`dbt docs generate`: the data dictionary (every model and column described); return its index."""
-    completed = _run(dbt_command("docs", settings, "generate", "--vars", json.dumps(dbt_vars(settings))), settings, as_of)
+    completed = run_dbt(["docs", "generate"], as_of, settings)
     if completed.returncode != 0:
         raise DbtError("dbt docs generate failed:\n" + completed.stdout[-3000:])
     return target_path(settings) / "index.html"

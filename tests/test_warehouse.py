@@ -233,7 +233,7 @@ def test_an_upgraded_project_rebuilds_the_incremental_events_from_scratch(home, 
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute("create or replace table build.int_events_aggregated_daily as "
                     "select customer_id, event_date, count(*) as sessions from build.int_events_aggregated_daily group by all")
-    marker = home.home / "dbt" / "built_snapshot_id"
+    marker = transform.built_marker(home)
     snapshot, _ = marker.read_text().split()
     marker.write_text(f"{snapshot} fingerprint-of-an-older-project")
 
