@@ -45,11 +45,11 @@ recent as (
     select
         cast(daily.customer_id as varchar) as customer_id,
         periods.as_of,
-        count(*) filter (where daily.event_date >= periods.as_of - interval 30 day) as sessions_last_30d,
-        count(*) filter (where daily.event_date < periods.as_of - interval 30 day) as sessions_prev_30d
+        count(*) filter (where daily.event_date >= periods.last_30d_start) as sessions_last_30d,
+        count(*) filter (where daily.event_date < periods.last_30d_start) as sessions_prev_30d
     from daily
     inner join periods
-        on daily.event_date >= periods.as_of - interval 60 day
+        on daily.event_date >= periods.prev_30d_start
         and daily.event_date < periods.as_of
     group by daily.customer_id, periods.as_of
 )

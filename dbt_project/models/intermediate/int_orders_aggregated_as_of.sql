@@ -63,13 +63,13 @@ recent as (
     select
         orders.customer_id,
         periods.as_of,
-        count(*) filter (where orders.ordered_at >= periods.as_of - interval 30 day) as orders_last_30d,
-        count(*) filter (where orders.ordered_at < periods.as_of - interval 30 day) as orders_prev_30d,
-        sum(orders.amount) filter (where orders.ordered_at >= periods.as_of - interval 30 day) as spend_last_30d,
-        sum(orders.amount) filter (where orders.ordered_at < periods.as_of - interval 30 day) as spend_prev_30d
+        count(*) filter (where orders.ordered_at >= periods.last_30d_start) as orders_last_30d,
+        count(*) filter (where orders.ordered_at < periods.last_30d_start) as orders_prev_30d,
+        sum(orders.amount) filter (where orders.ordered_at >= periods.last_30d_start) as spend_last_30d,
+        sum(orders.amount) filter (where orders.ordered_at < periods.last_30d_start) as spend_prev_30d
     from orders
     inner join {{ ref('int_as_of_periods') }} as periods
-        on orders.ordered_at >= periods.as_of - interval 60 day
+        on orders.ordered_at >= periods.prev_30d_start
         and orders.ordered_at < periods.as_of
     where orders.is_kept
     group by orders.customer_id, periods.as_of
