@@ -1,7 +1,7 @@
 {{ config(materialized='table') }}
 -- Order lines that keep every contract rule; quantity defaults to 1 and discount to 0.
--- A table (unlike the other staging views): the default line ids are a window function, and
--- several models and tests read the lines.
+-- A table: the default line ids are a window function, and several models and tests read the
+-- lines.
 select
     coalesce(order_item_id, order_id || '-' || cast(row_number() over (partition by order_id order by product_id) as varchar))
         as order_item_id,
