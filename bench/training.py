@@ -25,6 +25,7 @@ import torch
 from transformers import AutoTokenizer
 
 from ml import predictor, settings as settings_module, transform, warehouse
+from ml.batching import autocast, collate, length_buckets
 from ml.features import numeric_matrix
 from ml.generate import ShopConfig, generate_shop, write_shop
 from ml.ingest import ingest_folder
@@ -67,28 +68,28 @@ def main() -> None:
     # Warm-up (kernels, allocator) outside the timings.
     model, optimizer = fresh()
     data = Batches.of(examples.head(config.batch_size * 2), tokenizer, prep)
-    list(train_epoch(model, data, optimizer, config.batch_size, tokenizer.pad_token_id, device, np.random.default_rng(0)))
+    list(train_epoch(model, data, optimizer, config.batch_size, tokenizer.pad_token_id, device, np.random.default_rng(0), None))
 
     model, optimizer = fresh()
     sync()
     start = time.perf_counter()
     data = Batches.of(examples, tokenizer, prep)
     steps = list(train_epoch(model, data, optimizer, config.batch_size, tokenizer.pad_token_id, device,
-                             np.random.default_rng(0)))
+                             np.random.default_rng(0), None))
     sync()
     ours = time.perf_counter() - start
     samples = sum(rows for _, rows in steps)
 
     model, optimizer = fresh()
-    order = predictor.length_buckets([len(t) for t in data.token_ids], config.batch_size)
-    prepared = [(predictor.collate(data.token_ids, rows, data.numeric, tokenizer.pad_token_id, device), rows)
+    order = length_buckets([len(t) for t in data.token_ids], config.batch_size)
+    prepared = [(collate(data.token_ids, rows, data.numeric, tokenizer.pad_token_id, device), rows)
                 for rows in order]
     targets = {k: v.to(device) for k, v in data.targets.items()}
     sync()
     start = time.perf_counter()
     model.train()
     for inputs, rows in prepared:
-        with predictor.autocast(device):
+        with autocast(device):
             out = model(**inputs)
         multitask_loss(out, targets, rows, device).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

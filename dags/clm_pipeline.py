@@ -9,18 +9,20 @@ registry's champion and publishes the results for analysts, all in one transacti
 | --- | --- | --- |
 | `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
-| `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | read the failing model or test in the log |
-| `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the log counts rows per rule; see `build.quarantine_<table>` |
-| `validate_features` | GX suites on `customer_features` and `training_examples` | the log names the column, rule and example rows |
+| `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | the error names the failing model or test and example rows |
+| `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the error counts rows per rule; see `build.quarantine_<table>` |
+| `validate_features` | GX suites on `customer_features` and `training_examples` | the error names the column, rule and example rows |
 | `train` | fine-tunes the transformer on the time-based split, logs to MLflow | see the MLflow run |
 | `register` | registers the candidate; champion/challenger gate | see the version's tags in MLflow |
 | `score` | scores all customers with `models:/<name>@champion` | |
-| `build_marts` | `dbt build` of `customer_segments` | |
+| `build_marts` | `dbt build` of `customer_scores` (score history) and `customer_segments` | the error names the failing model or test |
 | `validate_marts` | GX suites on `customer_segments` and this run's scores | |
-| `publish` | swaps the run's tables into the `analytics` schema atomically | nothing analysts read changed before this task |
+| `publish` | copies every dbt model tagged `published` into the `analytics` schema in one transaction | nothing analysts read changed before this task |
 
-Until `publish` succeeds, nothing in the `analytics` schema changes. The scoring date is the
-run's `as_of` param when given (`clm run --as-of DATE`), else the end of its data interval.
+Each task records its outcome (task, error type, message, what to do) in
+`CLM_HOME/runs/<as_of>/<task>.json`; `clm run` prints the failed one. Until `publish`
+succeeds, nothing in the `analytics` schema changes. The scoring date is the run's `as_of`
+param when given (`clm run --as-of DATE`), else the end of its data interval.
 Runs never overlap (`max_active_runs=1`): DuckDB takes one writer at a time.
 """
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, chain, dag, get_current_context, task
 
 
 def _as_of() -> date:
@@ -63,78 +65,80 @@ def _settings():
 )
 def clm_pipeline():
     # Deterministic steps (checks, dbt, validation) do not retry: the same input fails the same
-    # way. Steps that touch the MLflow store or a GPU retry once for transient faults.
+    # way. Steps that touch the MLflow store or a GPU retry once for transient faults. Every step
+    # records its outcome under CLM_HOME/runs/<as_of>/ (ml/runstatus.py).
 
     @task(execution_timeout=timedelta(minutes=5))
     def check_raw() -> dict:
         from ml import pipeline
 
-        return pipeline.check_raw(_settings())
+        return pipeline.check_raw(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(minutes=30))
-    def validate_raw(raw_counts: dict) -> dict:
+    def validate_raw() -> dict:
         from ml import pipeline
 
-        return pipeline.validate_raw(_settings())
+        return pipeline.validate_raw(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(hours=2))
-    def build_features(raw_validation: dict) -> list:
+    def build_features() -> list:
         from ml import pipeline
 
         return pipeline.build_features(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(minutes=10))
-    def check_quarantine(built: list) -> dict:
+    def check_quarantine() -> dict:
         from ml import pipeline
 
-        return pipeline.check_quarantine(_settings())
+        return pipeline.check_quarantine(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(minutes=30))
-    def validate_features(quarantined: dict) -> dict:
+    def validate_features() -> dict:
         from ml import pipeline
 
-        return pipeline.validate_features(_settings())
+        return pipeline.validate_features(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(hours=4))
-    def train(validation: dict) -> dict:
+    def train() -> dict:
         from ml import pipeline
 
-        return pipeline.train_model(_settings())
+        return pipeline.train_model(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(minutes=30))
     def register(trained: dict) -> dict:
         from ml import pipeline
 
-        return pipeline.register_model(trained, _settings())
+        return pipeline.register_model(_as_of(), _settings(), trained)
 
     @task(execution_timeout=timedelta(hours=2))
-    def score(registration: dict) -> dict:
+    def score() -> dict:
         from ml import pipeline
 
         return pipeline.score_customers(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(minutes=30))
-    def build_marts(scored: dict) -> list:
+    def build_marts() -> list:
         from ml import pipeline
 
         return pipeline.build_marts(_as_of(), _settings())
 
     @task(execution_timeout=timedelta(minutes=30))
-    def validate_marts(marts: list) -> dict:
+    def validate_marts() -> dict:
         from ml import pipeline
 
-        return pipeline.validate_marts(_settings())
+        return pipeline.validate_marts(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(minutes=10))
-    def publish(validation: dict) -> dict:
+    def publish() -> dict:
         from ml import pipeline
 
         return pipeline.publish(_as_of(), _settings())
 
-    raw = validate_raw(check_raw())
-    features = validate_features(check_quarantine(build_features(raw)))
-    scored = score(register(train(features)))
-    publish(validate_marts(build_marts(scored)))
+    # Only the trained model's URI and metrics travel between tasks as data; everything else
+    # is in the warehouse or the registry, so the other steps are ordered with chain().
+    trained = train()
+    chain(check_raw(), validate_raw(), build_features(), check_quarantine(), validate_features(), trained)
+    chain(register(trained), score(), build_marts(), validate_marts(), publish())
 
 
 clm_pipeline()

@@ -18,9 +18,7 @@ from pathlib import Path
 from ml import settings as settings_module
 
 DAG_ID = "clm_pipeline"
-ERROR_MARKERS = ("ValidationFailed", "DbtError", "ContractError", "ValueError", "Task failed", "  customer_",
-                 "  orders:", "  customers:", "  order_items:", "  products:", "  events:", "  reviews:", "  raw_",
-                 "  training_examples")
+LAST_TASK = "publish"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,36 +111,34 @@ def _ingest_cdnow(args, settings) -> int:
 
 
 def _run(args, settings) -> int:
+    from ml import runstatus
+
     as_of = args.as_of or _default_as_of(settings)
     _airflow(["db", "migrate"], settings, quiet=True)
     _airflow(["dags", "reserialize"], settings, quiet=True)
     print(f"running {DAG_ID} through Airflow for as_of={as_of} ...", flush=True)
     log_path = settings.home / "logs" / f"run_{as_of}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    runstatus.clear(settings, as_of)
     with log_path.open("w") as log:
         completed = subprocess.run(
             ["airflow", "dags", "test", DAG_ID, as_of.isoformat(), "-c", json.dumps({"as_of": as_of.isoformat()})],
             env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT,
         )
-    failure = _failed_task(log_path)
-    if completed.returncode != 0 or failure:
-        print(f"the run for {as_of} failed; nothing analysts read was changed. Full log: {log_path}", file=sys.stderr)
-        print(failure or "", file=sys.stderr)
+    statuses = runstatus.read(settings, as_of)
+    failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
+    published = statuses.get(LAST_TASK) is not None and statuses[LAST_TASK].state == runstatus.SUCCESS
+    if completed.returncode != 0 or failed or not published:
+        print(f"the run for {as_of} failed; nothing analysts read was changed.", file=sys.stderr)
+        for status in failed:
+            print(status.describe(), file=sys.stderr)
+        if not failed:
+            print(f"no task recorded a failure, but {LAST_TASK} did not run (is the date before the DAG's "
+                  "start_date, or did Airflow fail to start?).", file=sys.stderr)
+        print(f"task records: {runstatus.run_dir(settings, as_of)}  full log: {log_path}", file=sys.stderr)
         return 1
     print(f"run for {as_of} succeeded (log: {log_path})")
     return _summary(args, settings)
-
-
-def _failed_task(log_path: Path) -> str | None:
-    """None when the logged DAG run succeeded, else the lines that say why it did not."""
-    text = log_path.read_text(errors="replace")
-    finished = "DagRun Finished" in text and "state=success" in text.split("DagRun Finished")[-1].splitlines()[0]
-    if finished and "end task task_id=publish" in text:
-        return None
-    if finished:
-        return "the DAG run ran no publish task (is the date before the DAG's start_date?)"
-    errors = [line for line in text.splitlines() if any(key in line for key in ERROR_MARKERS)]
-    return "\n".join(errors[-20:]) or "the DAG run did not finish"
 
 
 def _summary(args, settings) -> int:

@@ -1,6 +1,7 @@
 """The metrics people in this field read, and the plots behind them.
 
 Churn: ROC-AUC, PR-AUC, Brier score, expected calibration error, lift in the top 10%.
+Orders: MAE, Pearson correlation, Poisson deviance and aggregate error.
 Value: Spearman correlation of predicted and actual spend, normalised Gini, decile MAPE (the
 error of the mean spend per predicted decile) and the aggregate forecast error.
 Tiers and review sentiment: macro-F1.
@@ -17,7 +18,8 @@ import pandas as pd  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
-    ConfusionMatrixDisplay, average_precision_score, brier_score_loss, f1_score, roc_auc_score, roc_curve,
+    ConfusionMatrixDisplay, average_precision_score, brier_score_loss, f1_score, mean_poisson_deviance, roc_auc_score,
+    roc_curve,
 )
 
 
@@ -41,6 +43,17 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]
         "spend_gini": normalised_gini(actual, predicted),
         "spend_decile_mape": decile_mape(actual, predicted),
         "spend_aggregate_error": float((predicted.sum() - actual.sum()) / max(actual.sum(), 1e-9)),
+    }
+
+
+def order_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Expected orders against the orders that happened: the BG/NBD family's home ground."""
+    return {
+        "orders_mae": float(np.abs(predicted - actual).mean()),
+        "orders_pearson": float(np.corrcoef(actual, predicted)[0, 1]) if np.std(predicted) > 0 and np.std(actual) > 0 else 0.0,
+        # Mean Poisson deviance, the proper score of a forecast count (lower is better).
+        "orders_poisson_deviance": float(mean_poisson_deviance(actual, np.clip(predicted, 1e-9, None))),
+        "orders_aggregate_error": float((predicted.sum() - actual.sum()) / max(actual.sum(), 1e-9)),
     }
 
 
@@ -80,13 +93,12 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float((abs(nonzero["predicted"] - nonzero["actual"]) / nonzero["actual"]).mean()) if len(nonzero) else float("nan")
 
 
-def log_plots(truth: np.ndarray, probability: np.ndarray, tier_truth: np.ndarray, tier_predicted: np.ndarray,
-              prefix: str = "") -> None:
+def log_plots(truth: np.ndarray, probability: np.ndarray, tier_truth: np.ndarray, tier_predicted: np.ndarray) -> None:
     """Log ROC, calibration, cumulative gain and tier confusion matrix to the active MLflow run."""
     import mlflow
 
     for name, figure in _plots(truth, probability, tier_truth, tier_predicted).items():
-        mlflow.log_figure(figure, f"plots/{prefix}{name}.png")
+        mlflow.log_figure(figure, f"plots/{name}.png")
         plt.close(figure)
 
 

@@ -1,7 +1,8 @@
 """The pipeline's steps, each a plain function the Airflow DAG calls and tests can call too.
 
-Everything a step needs arrives as an argument or from the settings; what it returns is small
-and JSON-serialisable, so Airflow can pass it between tasks as an XCom.
+Every step takes the run's scoring date and the settings, records its outcome as data
+(ml/runstatus.py) and returns something small and JSON-serialisable, so Airflow can pass it
+between tasks as an XCom.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from datetime import date
 
 import mlflow
 import numpy as np
+import pandas as pd
 
 from ml import registry, tracking, transform, warehouse
-from ml.features import model_input
 from ml.contract import RAW_TABLES
+from ml.features import model_input
 from ml.ingest import raw_row_counts
-from ml.model import pick_device
-from ml.settings import Settings
-from ml.train import TrainConfig, train, time_split
 from ml.metrics import churn_metrics
+from ml.model import pick_device
+from ml.runstatus import step
+from ml.settings import Settings
+from ml.train import TrainConfig, time_split, train
 from ml.validate import validate_tables
 
 log = logging.getLogger(__name__)
 RAW_SAMPLE_ROWS = 200_000
+# The largest move of the mean churn probability between scoring dates that passes unchecked.
+MAX_CHURN_MEAN_SHIFT = 0.25
 
 
 def training_examples(settings: Settings):
@@ -34,7 +39,8 @@ def training_examples(settings: Settings):
     )
 
 
-def check_raw(settings: Settings) -> dict[str, int]:
+@step("check_raw", "Land data first: `clm ingest folder DIR` (or `clm ingest cdnow`).")
+def check_raw(as_of: date, settings: Settings) -> dict[str, int]:
     """Fail early, with what to do, when no raw data has been landed; report what has."""
     counts = raw_row_counts(settings.raw_dir)
     if counts["orders"] == 0:
@@ -42,19 +48,22 @@ def check_raw(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def validate_raw(settings: Settings) -> dict:
-    """GX suites on the landed raw tables, on a sample: structure and tolerances. Every row is
-    checked against the contract's rules by the quarantine models during the dbt build."""
+@step("validate_raw", "Fix the export named in the message and land it again with `clm ingest folder DIR`.")
+def validate_raw(as_of: date, settings: Settings) -> dict:
+    """GX suites on the landed raw tables, on a sample: tolerances. Every row is checked against
+    the contract's rules by the quarantine models during the dbt build."""
     frames = {f"raw_{name}": warehouse.sample_parquet(settings.raw_dir / f"{name}.parquet", RAW_SAMPLE_ROWS)
               for name in (t.name for t in RAW_TABLES)}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
+@step("build_features", "The message names the dbt model or test and example rows; fix the input or the model.")
 def build_features(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.FEATURE_SELECTOR, as_of, settings)
 
 
-def check_quarantine(settings: Settings) -> dict[str, dict[str, int]]:
+@step("check_quarantine", "Fix the export: the rows are in build.quarantine_<table> with the rule each broke.")
+def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int]]:
     """Count quarantined raw rows per table and rule; fail when a table loses too many.
 
     A few bad rows are normal and are set aside; a large share means a broken export, and
@@ -77,12 +86,14 @@ def check_quarantine(settings: Settings) -> dict[str, dict[str, int]]:
     return counts
 
 
-def validate_features(settings: Settings) -> dict:
+@step("validate_features", "The message names the column, the rule and example customer_ids; fix the input.")
+def validate_features(as_of: date, settings: Settings) -> dict:
     frames = {name: warehouse.read_table(settings.warehouse, name) for name in ("customer_features", "training_examples")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
-def train_model(settings: Settings, config: TrainConfig | None = None) -> dict:
+@step("train", "See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.")
+def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
     examples = training_examples(settings)
     experiment = tracking.configure(settings)
     result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
@@ -91,13 +102,13 @@ def train_model(settings: Settings, config: TrainConfig | None = None) -> dict:
     return asdict(result)
 
 
-def register_model(trained: dict, settings: Settings) -> dict:
+@step("register", "See the version's tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.")
+def register_model(as_of: date, settings: Settings, trained: dict) -> dict:
     """Register the candidate; the champion is re-scored on the candidate's holdout to compare."""
     tracking.configure(settings)
     champion_auc = None
     if registry.champion_version(settings.model_name) is not None:
-        examples = training_examples(settings)
-        _, holdout = time_split(examples)
+        holdout = time_split(training_examples(settings)).holdout
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
         probability = champion.predict(model_input(holdout))["churn_probability"].to_numpy()
         champion_auc = churn_metrics(holdout["churned"].astype(int).to_numpy(), probability)["roc_auc"]
@@ -107,6 +118,7 @@ def register_model(trained: dict, settings: Settings) -> dict:
     return asdict(registration)
 
 
+@step("score", "Roll back to the previous champion with `clm rollback`, or promote a version: `clm promote VERSION`.")
 def score_customers(as_of: date, settings: Settings) -> dict:
     """Score every customer in customer_features with the champion, into the build schema."""
     tracking.configure(settings)
@@ -134,19 +146,31 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         model_version=int(version),
         scored_at=warehouse.utc_now(),
     )
-    rows = warehouse.stage_scores(settings.warehouse, scores)
+    rows = warehouse.stage_scores(settings.warehouse, scores, as_of)
     return {"rows": rows, "model_version": version, "mean_churn_probability": float(scores["churn_probability"].mean())}
 
 
+@step("build_marts", "The message names the dbt model or test that failed and example rows.")
 def build_marts(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.MARTS_SELECTOR, as_of, settings)
 
 
-def validate_marts(settings: Settings) -> dict:
-    frames = {"customer_segments": warehouse.read_table(settings.warehouse, "customer_segments"),
-              "customer_scores": warehouse.read_frame(settings.warehouse, f"select * from {warehouse.SCORES_STAGED}")}
-    return validate_tables(frames, settings.expectations_dir, settings.gx_root)
+@step("validate_marts", "The message names the column and rule; compare the champion with the last run's in MLflow.")
+def validate_marts(as_of: date, settings: Settings) -> dict:
+    """GX on this run's scores, with the previous scoring date's mean churn probability as the
+    drift reference (the run's own on a first run)."""
+    scores = warehouse.read_frame(settings.warehouse,
+                                  f"select * from {warehouse.BUILD}.{warehouse.SCORES} where as_of = ?", [as_of])
+    previous = warehouse.read_frame(
+        settings.warehouse,
+        f"select avg(churn_probability) as mean from {warehouse.BUILD}.{warehouse.SCORES} "
+        f"where as_of = (select max(as_of) from {warehouse.BUILD}.{warehouse.SCORES} where as_of < ?)", [as_of],
+    )["mean"].iloc[0]
+    reference = scores["churn_probability"].mean() if pd.isna(previous) else float(previous)
+    parameters = {"churn_mean_low": reference - MAX_CHURN_MEAN_SHIFT, "churn_mean_high": reference + MAX_CHURN_MEAN_SHIFT}
+    return validate_tables({"customer_scores": scores}, settings.expectations_dir, settings.gx_root, parameters)
 
 
+@step("publish", "Nothing analysts read changed; re-run the date once the message's cause is fixed.")
 def publish(as_of: date, settings: Settings) -> dict[str, int]:
-    return warehouse.publish(settings.warehouse, as_of)
+    return warehouse.publish(settings.warehouse, as_of, transform.published_models(settings))

@@ -8,7 +8,6 @@ MLflow carries it as the pyfunc's artifact, scoring loads it.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from ml.features import numeric_matrix, render_text
+from ml.batching import autocast, collate, length_buckets, tokenize
+from ml.features import numeric_matrix
 from ml.model import SENTIMENTS, VALUE_TIERS, CustomerModel, pick_device
 
 
@@ -33,6 +33,9 @@ class Preprocess:
     tier_thresholds: list[float]
     # Platt scaling of the churn logit, fitted on the validation split: p = sigmoid(a * logit + b).
     churn_calibration: tuple[float, float] = (1.0, 0.0)
+    # Fitted on the validation split too: totals of expected orders and spend match the actual.
+    orders_factor: float = 1.0
+    spend_factor: float = 1.0
 
     @classmethod
     def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
@@ -48,36 +51,6 @@ class Preprocess:
     def tier_of(self, spend: np.ndarray) -> np.ndarray:
         """Tier index (0 low, 1 medium, 2 high) of a next-H-day spend."""
         return np.searchsorted(np.asarray(self.tier_thresholds), spend, side="left").clip(0, len(VALUE_TIERS) - 1)
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU, where bf16 matmuls are slower, not faster."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-
-def length_buckets(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Batches of similar token length, so dynamic padding pads little."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def collate(token_ids: list[list[int]], rows: np.ndarray, numeric: np.ndarray, pad_id: int,
-            device: torch.device) -> dict[str, torch.Tensor]:
-    width = max(len(token_ids[i]) for i in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, i in enumerate(rows):
-        ids[j, : len(token_ids[i])] = torch.tensor(token_ids[i])
-        mask[j, : len(token_ids[i])] = 1
-    return {
-        "input_ids": ids.to(device, non_blocking=True),
-        "attention_mask": mask.to(device, non_blocking=True),
-        "numeric": torch.from_numpy(numeric[rows]).to(device, non_blocking=True),
-    }
-
-
-def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int) -> list[list[int]]:
-    return tokenizer(render_text(frame), truncation=True, max_length=max_length)["input_ids"]
 
 
 @torch.inference_mode()
@@ -97,12 +70,6 @@ def raw_outputs(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, prepro
     return raw.astype("float64")
 
 
-def churn_logits(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-                 frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
-    """Uncalibrated churn logits, for fitting the calibration."""
-    return raw_outputs(model, tokenizer, preprocess, frame, device, batch_size)[:, 0]
-
-
 def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
             frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
     """Scores per row of `frame`, in its order: churn probability, expected orders and spend in
@@ -111,8 +78,8 @@ def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess
     slope, intercept = preprocess.churn_calibration
     return pd.DataFrame({
         "churn_probability": 1.0 / (1.0 + np.exp(-(slope * raw[:, 0] + intercept))),
-        "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)),
-        "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale,
+        "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)) * preprocess.orders_factor,
+        "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale * preprocess.spend_factor,
         "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:6].argmax(axis=1)],
         "review_sentiment": np.where(has_review(frame), sentiment_score(raw[:, 6:9]), np.nan),
     })

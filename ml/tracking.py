@@ -14,6 +14,7 @@ from ml.features import NUMERIC_FEATURES, TEXT_COLUMNS
 from ml.settings import Settings
 
 EXPERIMENT = "clm"
+PACKAGE_DIR = Path(__file__).resolve().parent
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "pandas", "numpy", "mlflow")
 
 
@@ -54,12 +55,15 @@ SIGNATURE = ModelSignature(
 
 
 def log_customer_model(folder: Path) -> str:
-    """Log the saved model folder as a pyfunc with its signature; return the model URI."""
+    """Log the saved model folder as a pyfunc with its signature, its requirements and the `ml`
+    package as its code, so it loads where clm is not installed (a Spark UDF, another team's
+    service); return the model URI."""
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=CustomerModelPyfunc(),
         artifacts={"model_dir": str(folder)},
         signature=SIGNATURE,
+        code_paths=[str(PACKAGE_DIR)],
         pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS],
     )
     return info.model_uri

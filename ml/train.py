@@ -1,7 +1,8 @@
 """Fine-tune the customer model on training_examples and log everything to MLflow.
 
-Read top to bottom: split by time, prepare inputs and targets, train with early stopping on a
-validation split, evaluate on the holdout beside the baselines, log.
+`train` reads top to bottom: split by time, fit (with early stopping on a validation split and
+a time budget), calibrate on the validation split, evaluate on the holdout beside the
+baselines, log.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import random
 import tempfile
 import time
@@ -19,10 +21,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from ml import baselines, predictor
+from ml import evaluate, predictor
 from ml import metrics as m
+from ml.batching import autocast, collate, length_buckets, tokenize, uses_bf16
 from ml.features import numeric_matrix, sentiment_labels
 from ml.model import VALUE_TIERS, CustomerModel, default_base_model, pick_device
 from ml.tracking import log_customer_model
@@ -32,17 +35,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """Training knobs. Defaults suit a CPU; on CUDA larger batches and all examples are used."""
+    """Training knobs. Defaults suit a CPU; on CUDA larger batches and more epochs are used."""
 
     base_model: str = field(default_factory=default_base_model)
-    max_length: int = 96
+    max_length: int = 64
     batch_size: int = 32
-    epochs: int = 1
+    epochs: int = 2
     learning_rate: float = 5e-5
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
     hidden: int = 128
-    max_train_samples: int | None = 1024
+    # Wall-clock budget for the fitting loop; it stops at the first step past it. None: no limit.
+    max_train_minutes: float | None = 15.0
     validation_share: float = 0.2
     patience: int = 1
     lora_rank: int = 0
@@ -51,7 +55,7 @@ class TrainConfig:
     @classmethod
     def for_device(cls, device: torch.device, **overrides) -> "TrainConfig":
         if device.type == "cuda":
-            overrides = {"batch_size": 128, "max_train_samples": None, "epochs": 4, **overrides}
+            overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, **overrides}
         return cls(**overrides)
 
     @classmethod
@@ -73,23 +77,28 @@ class TrainResult:
     holdout_as_of: str
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+@dataclass
+class Split:
+    """The time-based split: baselines learn from every row of `train`; the transformer fits on
+    `fit` and stops early on `validation` (a random share of `train`); all are judged on `holdout`."""
+
+    train: pd.DataFrame
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    holdout: pd.DataFrame
+
+    @property
+    def holdout_as_of(self) -> str:
+        return pd.Timestamp(self.holdout["as_of"].iloc[0]).date().isoformat()
 
 
-def time_split(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on the earlier cutoffs, hold out the latest: the model is judged on the future."""
-    cutoffs = sorted(examples["as_of"].unique())
-    if len(cutoffs) < 2:
-        raise ValueError(
-            "training_examples has a single cutoff; a time-based holdout needs at least two. "
-            "Raise the dbt var training_cutoffs or load a longer history."
-        )
-    holdout = examples["as_of"] == cutoffs[-1]
-    return examples[~holdout].reset_index(drop=True), examples[holdout].reset_index(drop=True)
+@dataclass
+class Fitted:
+    model: CustomerModel
+    tokenizer: PreTrainedTokenizerBase
+    prep: predictor.Preprocess
+    samples_per_second: float
+    rows_seen_share: float
 
 
 @dataclass
@@ -104,7 +113,7 @@ class Batches:
     def of(cls, frame: pd.DataFrame, tokenizer, prep: predictor.Preprocess) -> "Batches":
         spend = frame["future_spend"].to_numpy("float64")
         return cls(
-            token_ids=predictor.tokenize(tokenizer, frame, prep.max_length),
+            token_ids=tokenize(tokenizer, frame, prep.max_length),
             numeric=prep.standardise(numeric_matrix(frame)),
             targets={
                 "churned": torch.tensor(frame["churned"].to_numpy("float32")),
@@ -114,6 +123,135 @@ class Batches:
                 "sentiment": torch.tensor(sentiment_labels(frame), dtype=torch.long),
             },
         )
+
+
+def train(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> TrainResult:
+    device = pick_device()
+    seed_everything(config.seed)
+    split = time_split(examples, config.validation_share, config.seed)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"transformer holdout {split.holdout_as_of}") as run:
+        mlflow.log_params({**asdict(config), "device": device.type, "bf16": uses_bf16(device),
+                           "train_examples": len(split.fit), "validation_examples": len(split.validation),
+                           "holdout_examples": len(split.holdout), "holdout_as_of": split.holdout_as_of})
+        fitted = fit(split, config, device)
+        calibrate(fitted, split.validation, device, config.batch_size * 2)
+        metrics, scores = evaluate_holdout(fitted, split.holdout, device, config.batch_size * 2)
+        model_uri = log_results(fitted, split, metrics, scores)
+    return TrainResult(run.info.run_id, model_uri, metrics, split.holdout_as_of)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def time_split(examples: pd.DataFrame, validation_share: float = 0.2, seed: int = 42) -> Split:
+    """Train on the earlier cutoffs, hold out the latest: the model is judged on the future."""
+    cutoffs = sorted(examples["as_of"].unique())
+    if len(cutoffs) < 2:
+        raise ValueError(
+            "training_examples has a single cutoff; a time-based holdout needs at least two. "
+            "Raise the dbt var training_cutoffs or load a longer history."
+        )
+    is_holdout = examples["as_of"] == cutoffs[-1]
+    train_set = examples[~is_holdout].reset_index(drop=True)
+    if train_set["churned"].nunique() < 2:
+        raise ValueError("Every training example has the same churn label; there is nothing to learn yet.")
+    validation = train_set.sample(frac=validation_share, random_state=seed)
+    return Split(train=train_set, fit=train_set.drop(validation.index).reset_index(drop=True),
+                 validation=validation.reset_index(drop=True), holdout=examples[is_holdout].reset_index(drop=True))
+
+
+def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
+    """Epochs of length-bucketed batches until the validation loss stops improving, the epochs
+    run out or the time budget is spent; the best epoch's weights are kept."""
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    prep = predictor.Preprocess.fit(numeric_matrix(split.fit), split.fit["future_spend"].to_numpy("float64"),
+                                    config.max_length, config.hidden)
+    fit_data, val_data = Batches.of(split.fit, tokenizer, prep), Batches.of(split.validation, tokenizer, prep)
+    model = build_model(config, fit_data.numeric.shape[1], device)
+    init_count_heads(model, split.fit)
+    optimizer = make_optimizer(model, config)
+    generator = np.random.default_rng(config.seed)
+    deadline = None if config.max_train_minutes is None else time.monotonic() + 60 * config.max_train_minutes
+
+    best_loss, best_state, stale, step, samples, started = float("inf"), None, 0, 0, 0, time.perf_counter()
+    for epoch in range(config.epochs):
+        for loss, rows in train_epoch(model, fit_data, optimizer, config.batch_size, tokenizer.pad_token_id,
+                                      device, generator, deadline):
+            mlflow.log_metric("train_loss", loss, step=step)
+            step, samples = step + 1, samples + rows
+        val_loss = validation_loss(model, val_data, config.batch_size * 2, tokenizer.pad_token_id, device)
+        mlflow.log_metric("validation_loss", val_loss, step=epoch)
+        log.info("epoch %d: %d steps, %d samples, validation loss %.4f", epoch + 1, step, samples, val_loss)
+        if val_loss < best_loss:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        if stale >= config.patience or (deadline is not None and time.monotonic() >= deadline):
+            break
+    model.load_state_dict(best_state)
+    if config.lora_rank > 0:
+        model.encoder = model.encoder.merge_and_unload()
+    rows_seen = min(samples / max(len(split.fit), 1), 1.0)
+    mlflow.log_metrics({"train_samples_per_second": samples / (time.perf_counter() - started),
+                        "train_rows_seen_share": rows_seen, "epochs_run": epoch + 1})
+    return Fitted(model, tokenizer, prep, samples / (time.perf_counter() - started), rows_seen)
+
+
+def build_model(config: TrainConfig, n_numeric: int, device: torch.device) -> CustomerModel:
+    model = CustomerModel(config.base_model, n_numeric, hidden=config.hidden)
+    if config.lora_rank > 0:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.05,
+                          target_modules=["query", "value"])
+        model.encoder = get_peft_model(model.encoder, lora)
+    return model.to(device)
+
+
+def init_count_heads(model: CustomerModel, frame: pd.DataFrame) -> None:
+    """Start the Poisson heads at the log of the mean target, so the first steps learn who
+    orders more rather than how much everybody orders (spend targets are scaled to mean 1)."""
+    with torch.no_grad():
+        model.orders_head.bias.fill_(math.log(max(frame["future_orders"].mean(), 1e-6)))
+        model.spend_head.bias.fill_(0.0)
+
+
+def make_optimizer(model: CustomerModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with a small rate for the pretrained encoder and a larger one for the new heads."""
+    return torch.optim.AdamW(
+        [
+            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": config.learning_rate},
+            {"params": [p for n, p in model.named_parameters() if not n.startswith("encoder.")],
+             "lr": config.head_learning_rate},
+        ],
+        weight_decay=config.weight_decay,
+    )
+
+
+def train_epoch(model: CustomerModel, data: Batches, optimizer: torch.optim.Optimizer, batch_size: int,
+                pad_id: int, device: torch.device, generator: np.random.Generator, deadline: float | None):
+    """One pass over length-bucketed batches in shuffled order, or until the deadline; yields
+    (loss, rows) per step."""
+    model.train()
+    batches = length_buckets([len(t) for t in data.token_ids], batch_size)
+    generator.shuffle(batches)
+    for rows in batches:
+        if deadline is not None and time.monotonic() >= deadline:
+            log.info("time budget spent: stopping the epoch early")
+            return
+        with autocast(device):
+            out = model(**collate(data.token_ids, rows, data.numeric, pad_id, device))
+        loss = multitask_loss(out, data.targets, rows, device)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        yield loss.item(), len(rows)
 
 
 def multitask_loss(out, targets: dict[str, torch.Tensor], rows: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -129,37 +267,29 @@ def multitask_loss(out, targets: dict[str, torch.Tensor], rows: np.ndarray, devi
                                                 reduction="sum") / len(rows))
 
 
-def build_model(config: TrainConfig, n_numeric: int, device: torch.device) -> CustomerModel:
-    model = CustomerModel(config.base_model, n_numeric, hidden=config.hidden)
-    if config.lora_rank > 0:
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.05,
-                          target_modules=["query", "value"])
-        model.encoder = get_peft_model(model.encoder, lora)
-    return model.to(device)
-
-
-def train_epoch(model: CustomerModel, data: Batches, optimizer: torch.optim.Optimizer, batch_size: int,
-                pad_id: int, device: torch.device, generator: np.random.Generator):
-    """One pass over length-bucketed batches in shuffled order; yields (loss, rows) per step."""
-    model.train()
-    batches = predictor.length_buckets([len(t) for t in data.token_ids], batch_size)
-    generator.shuffle(batches)
-    for rows in batches:
-        inputs = predictor.collate(data.token_ids, rows, data.numeric, pad_id, device)
-        with predictor.autocast(device):
-            out = model(**inputs)
-        loss = multitask_loss(out, data.targets, rows, device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        yield loss.item(), len(rows)
+@torch.no_grad()
+def validation_loss(model, data: Batches, batch_size: int, pad_id: int, device: torch.device) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for rows in length_buckets([len(t) for t in data.token_ids], batch_size):
+        with autocast(device):
+            out = model(**collate(data.token_ids, rows, data.numeric, pad_id, device))
+        total += multitask_loss(out, data.targets, rows, device).item() * len(rows)
+        count += len(rows)
+    return total / max(count, 1)
 
 
-def fit_calibration(logits: np.ndarray, churned: np.ndarray) -> tuple[float, float]:
-    """Platt scaling on the validation split, so probabilities mean what they say."""
+def calibrate(fitted: Fitted, validation: pd.DataFrame, device: torch.device, batch_size: int) -> None:
+    """On the validation split: Platt scaling of the churn logit, so probabilities mean what
+    they say, and one factor each for expected orders and spend, so their totals match."""
+    raw = predictor.raw_outputs(fitted.model, fitted.tokenizer, fitted.prep, validation, device, batch_size)
+    fitted.prep.churn_calibration = fit_platt(raw[:, 0], validation["churned"].astype(int).to_numpy())
+    fitted.prep.orders_factor = total_ratio(validation["future_orders"], np.exp(np.clip(raw[:, 1], -20, 20)))
+    fitted.prep.spend_factor = total_ratio(validation["future_spend"] / fitted.prep.spend_scale,
+                                           np.exp(np.clip(raw[:, 2], -20, 20)))
+
+
+def fit_platt(logits: np.ndarray, churned: np.ndarray) -> tuple[float, float]:
     if len(np.unique(churned)) < 2:
         return (1.0, 0.0)
     from sklearn.linear_model import LogisticRegression
@@ -168,93 +298,28 @@ def fit_calibration(logits: np.ndarray, churned: np.ndarray) -> tuple[float, flo
     return (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
 
 
-def make_optimizer(model: CustomerModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with a small rate for the pretrained encoder and a larger one for the new heads."""
-    return torch.optim.AdamW(
-        [
-            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": config.learning_rate},
-            {"params": [p for n, p in model.named_parameters() if not n.startswith("encoder.")],
-             "lr": config.head_learning_rate},
-        ],
-        weight_decay=config.weight_decay,
-    )
+def total_ratio(actual: pd.Series, predicted: np.ndarray) -> float:
+    """actual total / predicted total, or 1 when either is empty."""
+    total = float(predicted.sum())
+    return float(actual.sum()) / total if total > 0 and actual.sum() > 0 else 1.0
 
 
-@torch.no_grad()
-def validation_loss(model, data: Batches, batch_size: int, pad_id: int, device: torch.device) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    for rows in predictor.length_buckets([len(t) for t in data.token_ids], batch_size):
-        with predictor.autocast(device):
-            out = model(**predictor.collate(data.token_ids, rows, data.numeric, pad_id, device))
-        total += multitask_loss(out, data.targets, rows, device).item() * len(rows)
-        count += len(rows)
-    return total / max(count, 1)
+def evaluate_holdout(fitted: Fitted, holdout: pd.DataFrame, device: torch.device,
+                     batch_size: int) -> tuple[dict[str, float], pd.DataFrame]:
+    scores = predictor.predict(fitted.model, fitted.tokenizer, fitted.prep, holdout, device, batch_size)
+    return evaluate.holdout_metrics(scores, holdout, fitted.prep.tier_of), scores
 
 
-def train(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> TrainResult:
-    device = pick_device()
-    seed_everything(config.seed)
-    train_set, holdout = time_split(examples)
-    holdout_as_of = pd.Timestamp(holdout["as_of"].iloc[0]).date().isoformat()
-    all_train = train_set  # the baselines are cheap: they learn from every training row
-    if config.max_train_samples and len(train_set) > config.max_train_samples:
-        train_set = train_set.sample(config.max_train_samples, random_state=config.seed).reset_index(drop=True)
-    if train_set["churned"].nunique() < 2:
-        raise ValueError("Every training example has the same churn label; there is nothing to learn yet.")
-    validation = train_set.sample(frac=config.validation_share, random_state=config.seed)
-    fit_set = train_set.drop(validation.index).reset_index(drop=True)
-    validation = validation.reset_index(drop=True)
-
-    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
-    prep = predictor.Preprocess.fit(numeric_matrix(fit_set), fit_set["future_spend"].to_numpy("float64"),
-                                    config.max_length, config.hidden)
-    fit_data, val_data = Batches.of(fit_set, tokenizer, prep), Batches.of(validation, tokenizer, prep)
-    model = build_model(config, fit_data.numeric.shape[1], device)
-    optimizer = make_optimizer(model, config)
-    generator = np.random.default_rng(config.seed)
-
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run() as run:
-        mlflow.log_params({**asdict(config), "device": device.type, "train_examples": len(fit_set),
-                           "validation_examples": len(validation), "holdout_examples": len(holdout),
-                           "holdout_as_of": holdout_as_of})
-        best_loss, best_state, stale, step, samples, started = float("inf"), None, 0, 0, 0, time.perf_counter()
-        for epoch in range(config.epochs):
-            for loss, rows in train_epoch(model, fit_data, optimizer, config.batch_size, tokenizer.pad_token_id,
-                                          device, generator):
-                mlflow.log_metric("train_loss", loss, step=step)
-                step, samples = step + 1, samples + rows
-            val_loss = validation_loss(model, val_data, config.batch_size * 2, tokenizer.pad_token_id, device)
-            mlflow.log_metric("validation_loss", val_loss, step=epoch)
-            log.info("epoch %d: %d steps, validation loss %.4f", epoch + 1, step, val_loss)
-            if val_loss < best_loss:
-                best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    log.info("early stop: validation loss has not improved for %d epoch(s)", stale)
-                    break
-        mlflow.log_metric("train_samples_per_second", samples / (time.perf_counter() - started))
-        model.load_state_dict(best_state)
-        if config.lora_rank > 0:
-            model.encoder = model.encoder.merge_and_unload()
-        prep.churn_calibration = fit_calibration(
-            predictor.churn_logits(model, tokenizer, prep, validation, device, config.batch_size * 2),
-            validation["churned"].astype(int).to_numpy())
-
-        scores = predictor.predict(model, tokenizer, prep, holdout, device, batch_size=config.batch_size * 2)
-        metrics = baselines.holdout_metrics(scores, holdout, prep)
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-        truth = holdout["churned"].astype(int).to_numpy()
-        m.log_plots(truth, scores["churn_probability"].to_numpy(),
-                    np.asarray(VALUE_TIERS)[prep.tier_of(holdout["future_spend"].to_numpy("float64"))],
-                    scores["value_tier"].to_numpy())
-        comparison = baselines.compare(all_train, holdout, prep, {"transformer": metrics})
-        mlflow.log_table(comparison, "comparison.json")
-        mlflow.log_text(comparison.to_markdown(index=False, floatfmt=".4f"), "comparison.md")
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = predictor.save(model.cpu(), tokenizer, prep, Path(tmp) / "model")
-            model_uri = log_customer_model(folder)
-    return TrainResult(run.info.run_id, model_uri, metrics, holdout_as_of)
+def log_results(fitted: Fitted, split: Split, metrics: dict[str, float], scores: pd.DataFrame) -> str:
+    """Holdout metrics, plots, the comparison with the baselines and the model; return its URI."""
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+    tiers = np.asarray(VALUE_TIERS)
+    m.log_plots(split.holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy(),
+                tiers[fitted.prep.tier_of(split.holdout["future_spend"].to_numpy("float64"))],
+                scores["value_tier"].to_numpy())
+    comparison = evaluate.compare(split.train, split.holdout, fitted.prep.tier_of, {"transformer": metrics})
+    mlflow.log_table(comparison, "comparison.json")
+    mlflow.log_text(comparison.to_markdown(index=False, floatfmt=".4f"), "comparison.md")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = predictor.save(fitted.model.cpu(), fitted.tokenizer, fitted.prep, Path(tmp) / "model")
+        return log_customer_model(folder)

@@ -19,7 +19,8 @@ from ml.ingest import snapshot_id
 from ml.settings import Settings
 
 FEATURE_SELECTOR = "+customer_features +training_examples +path:models/quarantine"
-MARTS_SELECTOR = "customer_segments rfm_segments"
+MARTS_SELECTOR = "customer_scores customer_segments rfm_segments"
+PUBLISHED_TAG = "published"
 
 
 class DbtError(RuntimeError):
@@ -81,13 +82,60 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
     if completed.returncode != 0 or failures:
-        details = [f"{r['unique_id']}: {r['status']} - {(r.get('message') or '').strip()}" for r in failures]
+        details = [describe_failure(r, settings) for r in failures]
         if not details:
             details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
         raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
     if built_key is not None:
         marker.write_text(built_key)
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
+
+
+def describe_failure(result: dict, settings: Settings) -> str:
+    """One line per failed model or test: which table and column broke which rule, how many
+    rows, and for tests on published tables a few of those rows (their failing query is kept
+    as a view, `store_failures_as: view`)."""
+    message = (result.get("message") or "").strip()
+    node = _manifest_nodes(settings).get(result["unique_id"], {})
+    if node.get("resource_type") != "test":
+        return f"{result['unique_id']}: {result['status']} - {message}"
+    metadata = node.get("test_metadata") or {}
+    arguments = {k: v for k, v in (metadata.get("kwargs") or {}).items() if k not in {"model", "column_name"}}
+    table = node.get("attached_node", "").split(".")[-1] or result["unique_id"]
+    column = node.get("column_name")
+    where = f"{table}.{column}" if column else table
+    rule = f"{metadata.get('name', node.get('name'))} {arguments}" if arguments else metadata.get("name", node.get("name"))
+    line = f"{where}: {rule} broken by {result.get('failures')} row(s)"
+    examples = _failing_rows(result.get("relation_name"), column, settings)
+    return line + (f"; e.g. {examples}" if examples else "") + f" (dbt test {node.get('name')})"
+
+
+def _failing_rows(relation: str | None, column: str | None, settings: Settings, limit: int = 5) -> str:
+    if not relation:
+        return ""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            frame = con.execute(f"select * from {relation} limit {limit}").df()
+    except duckdb.Error:
+        return ""
+    keys = [c for c in ("customer_id", "as_of", column) if c and c in frame.columns] or list(frame.columns[:3])
+    return ", ".join("(" + ", ".join(f"{k}={row[k]}" for k in keys) + ")" for _, row in frame.iterrows())
+
+
+def _manifest_nodes(settings: Settings) -> dict:
+    path = target_path(settings) / "manifest.json"
+    return json.loads(path.read_text())["nodes"] if path.exists() else {}
+
+
+def published_models(settings: Settings) -> list[str]:
+    """The models tagged `published` in dbt's manifest of the last build: what analysts read."""
+    nodes = _manifest_nodes(settings)
+    if not nodes:
+        raise DbtError(f"No dbt manifest in {target_path(settings)}: run the dbt build of this run before publishing.")
+    return sorted(node["alias"] for node in nodes.values()
+                  if node["resource_type"] == "model" and PUBLISHED_TAG in node["tags"])
 
 
 def docs(as_of: date, settings: Settings) -> Path:

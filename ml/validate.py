@@ -50,14 +50,16 @@ def load_suite(path: Path):
     return gx.ExpectationSuite(name=spec["name"], expectations=expectations, meta=spec.get("meta", {}))
 
 
-def validate_tables(frames: dict[str, pd.DataFrame], suites_dir: Path, gx_root: Path) -> dict[str, dict]:
+def validate_tables(frames: dict[str, pd.DataFrame], suites_dir: Path, gx_root: Path,
+                    parameters: dict | None = None) -> dict[str, dict]:
     """Validate each table against its suite (`<name>.json` in suites_dir) through a GX
-    checkpoint, which also updates the Data Docs under gx_root. Every failure of every table is
-    reported at once; any failure raises ValidationFailed."""
+    checkpoint, which also updates the Data Docs under gx_root. `parameters` fill the suites'
+    {"$PARAMETER": name} bounds (the previous run's values, for drift checks). Every failure of
+    every table is reported at once; any failure raises ValidationFailed."""
     failures, statistics = [], {}
     for name, frame in frames.items():
         suite = load_suite(suites_dir / f"{name}.json")
-        found, statistics[name] = _run_checkpoint(frame, suite, gx_root, "customer_id")
+        found, statistics[name] = _run_checkpoint(frame, suite, gx_root, "customer_id", parameters or {})
         failures += found
     if failures:
         raise ValidationFailed(_report(failures))
@@ -68,7 +70,8 @@ def data_docs_index(gx_root: Path) -> Path:
     return gx_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
-def _run_checkpoint(frame: pd.DataFrame, suite, gx_root: Path, key: str) -> tuple[list[Failure], dict]:
+def _run_checkpoint(frame: pd.DataFrame, suite, gx_root: Path, key: str,
+                    parameters: dict) -> tuple[list[Failure], dict]:
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -90,7 +93,7 @@ def _run_checkpoint(frame: pd.DataFrame, suite, gx_root: Path, key: str) -> tupl
         result_format={"result_format": "COMPLETE",
                        "unexpected_index_column_names": [key] if key in frame.columns else []},
     ))
-    result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
+    result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters).run_results.values()))
     failures = [_failure(suite.name, r) for r in result.results if not r.success]
     log.info("%s: %d of %d expectations passed on %d rows", suite.name,
              len(result.results) - len(failures), len(result.results), len(frame))
@@ -106,6 +109,8 @@ def _failure(table: str, result) -> Failure:
     kwargs = result.expectation_config.kwargs
     column = kwargs.get("column") or ", ".join(v for k, v in kwargs.items() if k.startswith("column_"))
     bounds = {k: v for k, v in kwargs.items() if k in {"min_value", "max_value", "value_set", "or_equal"}}
+    if kwargs.get("row_condition"):
+        bounds["where"] = str(kwargs["row_condition"])
     rule = result.expectation_config.type + (f" {bounds}" if bounds else "")
     details = result.result or {}
     if result.exception_info and result.exception_info.get("raised_exception"):

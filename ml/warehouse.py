@@ -21,10 +21,9 @@ BUILD = "build"
 ANALYTICS = "analytics"
 RAW_TABLE_NAMES = tuple(table.name for table in RAW_TABLES)
 QUARANTINE_TABLES = tuple(f"quarantine_{name}" for name in RAW_TABLE_NAMES)
-# Tables analysts read: replaced whole on publish.
-PUBLISHED_TABLES = ("customer_features", "customer_segments", "training_examples") + QUARANTINE_TABLES
 SCORES_STAGED = f"{BUILD}.scores_staged"
-SCORES = f"{ANALYTICS}.customer_scores"
+# The dbt model holding score history; publish checks that the run's date has rows in it.
+SCORES = "customer_scores"
 
 
 @contextmanager
@@ -66,36 +65,46 @@ def quarantine_counts(path: Path) -> dict[str, dict[str, int]]:
     return counts
 
 
-def stage_scores(path: Path, scores: pd.DataFrame) -> int:
-    """Write this run's scores into the build schema, replacing any earlier attempt."""
+def stage_scores(path: Path, scores: pd.DataFrame, as_of: date) -> int:
+    """Write this run's scores into the build schema, replacing any earlier attempt.
+
+    The dbt model customer_scores replaces the rows of the staged date; scores of another
+    date would silently leave the run's date unscored, so they are refused here.
+    """
+    dates = set(pd.to_datetime(scores["as_of"]).dt.date.unique())
+    if dates != {as_of}:
+        raise ValueError(f"The scores to stage are dated {sorted(map(str, dates))}, not the run's date {as_of}; "
+                         "customer_features was built for another date. Re-run the whole DAG for one date.")
     with connect(path) as con:
         con.register("scores_frame", scores)
         con.execute(f"create or replace table {SCORES_STAGED} as select * from scores_frame")
         return con.execute(f"select count(*) from {SCORES_STAGED}").fetchone()[0]
 
 
-def publish(path: Path, as_of: date) -> dict[str, int]:
-    """Swap the run's tables into the analytics schema in one transaction.
+def publish(path: Path, as_of: date, tables: list[str]) -> dict[str, int]:
+    """Copy the run's published tables from the build schema into analytics in one transaction.
 
-    Readers see the previous run's tables or this run's, never a mix. Scores are history: the
-    rows of this as-of date are replaced (a re-run is idempotent), earlier dates are kept.
+    Readers see the previous run's tables or this run's, never a mix. Each table is replaced
+    whole, so a column added in a new version of clm arrives with it; score history lives in
+    the incremental dbt model customer_scores, so replacing it keeps every earlier date.
+    A run whose date has no scores fails here rather than publish an unscored day.
     """
     with connect(path) as con:
+        scored = con.execute(f"select count(*) from {BUILD}.{SCORES} where as_of = ?", [as_of]).fetchone()[0]
+        if scored == 0:
+            raise ValueError(f"{BUILD}.{SCORES} has no rows for the run's date {as_of}; nothing was published. "
+                             "The score step and the dbt build ran for different dates: re-run the whole DAG.")
         con.execute("begin transaction")
         try:
             con.execute(f"create schema if not exists {ANALYTICS}")
-            for table in PUBLISHED_TABLES:
+            for table in tables:
                 con.execute(f"create or replace table {ANALYTICS}.{table} as select * from {BUILD}.{table}")
-            con.execute(f"create table if not exists {SCORES} as select * from {SCORES_STAGED} where false")
-            con.execute(f"delete from {SCORES} where as_of = ?", [as_of])
-            con.execute(f"insert into {SCORES} by name select * from {SCORES_STAGED} where as_of = ?", [as_of])
-            counts = {t: con.execute(f"select count(*) from {ANALYTICS}.{t}").fetchone()[0] for t in PUBLISHED_TABLES}
-            counts["customer_scores"] = con.execute(f"select count(*) from {SCORES} where as_of = ?", [as_of]).fetchone()[0]
+            counts = {t: con.execute(f"select count(*) from {ANALYTICS}.{t}").fetchone()[0] for t in tables}
             con.execute("commit")
         except Exception:
             con.execute("rollback")
             raise
-    return counts
+    return {**counts, f"{SCORES} as of {as_of}": scored}
 
 
 def query(path: Path, sql: str) -> pd.DataFrame:

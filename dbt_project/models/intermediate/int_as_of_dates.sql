@@ -3,19 +3,30 @@
 -- closed before the scoring date.
 -- The scoring date comes from the environment (CLM_AS_OF, set by `clm run --as-of`): dbt then
 -- re-parses only this file when the date moves, where a changed --vars re-parses the whole
--- project on every daily run. `--vars '{as_of: ...}'` still overrides it by hand.
-{% set as_of = var('as_of', none) or env_var('CLM_AS_OF') %}
+-- project on every daily run. `--vars '{as_of: ...}'` still overrides it by hand. Without
+-- either (`dbt build` by hand), it is the day after the last order that passed the contract.
+-- depends_on: {{ ref('stg_shop__orders') }}
+{% set as_of = var('as_of', none) or env_var('CLM_AS_OF', '') %}
+with scoring_date as (
+    {% if as_of %}
+    select cast('{{ as_of }}' as date) as as_of
+    {% else %}
+    select cast(max(ordered_at) as date) + 1 as as_of from {{ ref('stg_shop__orders') }}
+    {% endif %}
+)
+
 select
-    cast('{{ as_of }}' as date) as as_of,
+    as_of,
     'scoring' as purpose
+from scoring_date
 
 union all
 
 select
     cast(
-        cast('{{ as_of }}' as date)
+        scoring_date.as_of
         - to_days(cast({{ var('horizon_days') }} + i * {{ var('cutoff_step_days') }} as integer))
         as date
     ) as as_of,
     'training' as purpose
-from range(0, {{ var('training_cutoffs') }}) as cutoffs(i)
+from scoring_date, range(0, {{ var('training_cutoffs') }}) as cutoffs(i)

@@ -6,7 +6,7 @@ with features as (
 ),
 
 scored as (
-    select * from {{ source('clm_ml', 'scores_staged') }}
+    select * from {{ ref('customer_scores') }}
 ),
 
 buyers as (
@@ -33,12 +33,7 @@ select
     {{ lifecycle_stage('features.frequency', 'features.recency_days', 'features.days_since_first_order',
                        'features.tenure_days', 'features.last_order_gap_days', 'features.mean_interpurchase_days') }}
         as lifecycle_stage,
-    case
-        when buyers.customer_id is null then 'low'
-        when buyers.monetary_rank >= 0.8 then 'high'
-        when buyers.monetary_rank >= 0.5 then 'medium'
-        else 'low'
-    end as historic_value_tier,
+    {{ value_tier('buyers.monetary_rank') }} as historic_value_tier,
     scored.value_tier,
     scored.churn_probability,
     scored.expected_orders,

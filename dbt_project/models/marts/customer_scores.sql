@@ -1,0 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of',
+        on_schema_change='append_new_columns',
+        full_refresh=false,
+    )
+}}
+-- Score history, one row per customer and scoring date: each run replaces its own date's rows
+-- (a re-run is idempotent) and keeps every earlier date. A score column added in a later
+-- version of clm is appended; earlier rows read NULL there. full_refresh=false: a new raw
+-- snapshot rebuilds the features, never the history of what analysts were told.
+with staged as (
+    select * from {{ source('clm_ml', 'scores_staged') }}
+)
+
+select * from staged
+
+{% if not is_incremental() %}
+{#- First build in this warehouse: keep the history a clm from before this model published. -#}
+{%- set published = adapter.get_relation(database=target.database, schema='analytics', identifier='customer_scores') -%}
+{%- if published is not none %}
+union all by name
+select * from {{ published }}
+where as_of not in (select as_of from staged)
+{%- endif %}
+{% endif %}

@@ -1,0 +1,94 @@
+"""What each step of a run did, recorded as data: `CLM_HOME/runs/<as_of>/<task>.json`.
+
+`clm run` reads these files to say which task failed, why and what to do, instead of searching
+Airflow's log for strings. A step records itself whether it is called by Airflow, by a test or
+by hand, so the record is the same wherever the step ran.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ml.settings import Settings
+
+SUCCESS, FAILED = "success", "failed"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    task: str
+    as_of: str
+    state: str
+    started_at: str
+    finished_at: str
+    error_type: str | None = None
+    message: str | None = None
+    what_to_do: str | None = None
+    where: str | None = None
+
+    def describe(self) -> str:
+        lines = [f"task {self.task} failed ({self.error_type}):", *(f"  {line}" for line in (self.message or "").splitlines())]
+        if self.what_to_do:
+            lines.append(f"what to do: {self.what_to_do}")
+        return "\n".join(lines)
+
+
+def run_dir(settings: Settings, as_of: date) -> Path:
+    return settings.home / "runs" / as_of.isoformat()
+
+
+def clear(settings: Settings, as_of: date) -> None:
+    """Forget an earlier attempt at this date, so what is read afterwards is this run's."""
+    shutil.rmtree(run_dir(settings, as_of), ignore_errors=True)
+
+
+def read(settings: Settings, as_of: date) -> dict[str, StepStatus]:
+    """{task: status} of the steps of the run for as_of that have finished, in finishing order."""
+    folder = run_dir(settings, as_of)
+    statuses = [StepStatus(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.exists() else []
+    return {s.task: s for s in sorted(statuses, key=lambda s: s.finished_at)}
+
+
+def step(task: str, what_to_do: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Record the outcome of a pipeline step `fn(as_of, settings, ...)` under its task id.
+
+    A failure is recorded with its type, its message (which names the table, rule and rows
+    where the step knows them) and `what_to_do`, then raised again so Airflow fails the task.
+    """
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(as_of: date, settings: Settings, *args, **kwargs) -> T:
+            started = _now()
+            try:
+                result = fn(as_of, settings, *args, **kwargs)
+            except Exception as error:
+                frame = traceback.extract_tb(error.__traceback__)[-1]
+                _write(settings, StepStatus(task, as_of.isoformat(), FAILED, started, _now(), type(error).__name__,
+                                            str(error), what_to_do, f"{Path(frame.filename).name}:{frame.lineno}"))
+                raise
+            _write(settings, StepStatus(task, as_of.isoformat(), SUCCESS, started, _now()))
+            return result
+        wrapper.task_id = task
+        return wrapper
+    return decorate
+
+
+def _write(settings: Settings, status: StepStatus) -> None:
+    folder = run_dir(settings, date.fromisoformat(status.as_of))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{status.task}.json"
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(asdict(status), indent=2))
+    partial.replace(path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
