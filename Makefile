@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test ui bench clean
+.PHONY: demo test check ui bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
+
+# Fast feedback (under a minute): lint, then the tests that need no warehouse build, no
+# Airflow run and no training.
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not e2e and not slow"
 
 ui: $(VENV)/.installed
 	$(CLM) ui

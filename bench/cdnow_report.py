@@ -16,7 +16,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from ml import settings as settings_module, warehouse
+from ml import settings as settings_module
+from ml import warehouse
 from ml.baselines import bgnbd_scores
 
 

@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from ml import predictor, settings as settings_module, transform, warehouse
+from ml import predictor, transform, warehouse
+from ml import settings as settings_module
 from ml.batching import autocast, collate, length_buckets
 from ml.features import numeric_matrix
 from ml.generate import ShopConfig, generate_shop, write_shop

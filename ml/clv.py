@@ -33,7 +33,7 @@ def fit_beta_geo(summary: pd.DataFrame):
     from pymc_marketing.clv import BetaGeoModel
 
     model = BetaGeoModel(data=summary[["customer_id", "frequency", "recency", "T"]])
-    model.fit(fit_method="map", progressbar=False)
+    model.fit(method="map", progressbar=False)
     return model
 
 
@@ -42,7 +42,7 @@ def fit_gamma_gamma(summary: pd.DataFrame):
 
     repeat = summary[summary["frequency"] > 0]
     model = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]])
-    model.fit(fit_method="map", progressbar=False)
+    model.fit(method="map", progressbar=False)
     return model
 
 

@@ -1,5 +1,9 @@
 """What the models see of a customer: numeric features and a text rendering.
 
+The columns are the dbt marts' (dbt_project/models/marts/_marts__models.yml, the one place
+they are defined and described); tests/test_schema.py fails when this list and dbt's manifest
+disagree.
+
 The same two functions serve training and scoring, so a model can never be scored on inputs
 prepared differently from the ones it learned on.
 """
@@ -26,6 +30,11 @@ PLAIN_FEATURES = (
 NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES
 TEXT_COLUMNS = ("top_category", "last_review_text")
 INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
+# customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
+# spend_prev_30d, both of which they see.
+NOT_MODEL_INPUTS = ("spend_trend_30d",)
+# training_examples = the customer_features columns + these.
+LABEL_COLUMNS = ("horizon_days", "future_orders", "future_spend", "churned")
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:

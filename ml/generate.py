@@ -131,7 +131,7 @@ def _customers(rng: np.random.Generator, latent: pd.DataFrame, start: np.datetim
     ids = latent["customer_id"].to_numpy()
     return pd.DataFrame({
         "customer_id": ids,
-        "email": [f"{f.lower()}.{l.lower()}{i}@example.com" for f, l, i in zip(first, last, ids)],
+        "email": [f"{given.lower()}.{family.lower()}{i}@example.com" for given, family, i in zip(first, last, ids, strict=True)],
         "first_name": first,
         "last_name": last,
         "country": rng.choice(COUNTRIES, size=n),

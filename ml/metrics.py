@@ -18,7 +18,12 @@ import pandas as pd  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
-    ConfusionMatrixDisplay, average_precision_score, brier_score_loss, f1_score, mean_poisson_deviance, roc_auc_score,
+    ConfusionMatrixDisplay,
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    mean_poisson_deviance,
+    roc_auc_score,
     roc_curve,
 )
 
@@ -62,10 +67,15 @@ def tier_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 
 def expected_calibration_error(truth: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed - predicted| over equal-count bins, weighted by bin size."""
-    order = np.argsort(probability)
-    chunks = np.array_split(order, bins)
-    return float(sum(len(c) * abs(truth[c].mean() - probability[c].mean()) for c in chunks if len(c)) / len(truth))
+    """Mean |observed - predicted| over equal-count bins of the probability, weighted by bin size.
+
+    Bin edges are quantiles and equal probabilities share a bin: splitting ties by row order
+    would make a constant forecast look miscalibrated whenever the rows happen to be sorted.
+    """
+    edges = np.quantile(probability, np.linspace(0, 1, bins + 1)[1:-1])
+    index = np.searchsorted(edges, probability, side="right")
+    return float(sum(abs(truth[index == b].mean() - probability[index == b].mean()) * (index == b).sum()
+                     for b in np.unique(index)) / len(truth))
 
 
 def lift_at(truth: np.ndarray, score: np.ndarray, share: float) -> float:

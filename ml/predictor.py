@@ -38,7 +38,7 @@ class Preprocess:
     spend_factor: float = 1.0
 
     @classmethod
-    def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> "Preprocess":
+    def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> Preprocess:
         std = numeric.std(axis=0)
         # Tiers of next-H-day spend: low up to the median, medium to the 80th percentile, high above.
         thresholds = np.quantile(future_spend, [0.5, 0.8]).tolist()

@@ -11,10 +11,11 @@ import functools
 import json
 import shutil
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ml.settings import Settings
 
@@ -91,4 +92,4 @@ def _write(settings: Settings, status: StepStatus) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

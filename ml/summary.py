@@ -16,9 +16,10 @@ def summary(settings: Settings) -> str:
         for table in TABLES:
             rows = con.execute(f"select count(*) from {warehouse.ANALYTICS}.{table}").fetchone()[0]
             lines.append(f"  analytics.{table:<20} {rows:>10,} rows")
+        scores = f"{warehouse.ANALYTICS}.{warehouse.SCORES}"
         as_of, customers, mean_p = con.execute(
-            f"select cast(max(as_of) as date), count(distinct customer_id), avg(churn_probability) from {warehouse.ANALYTICS}.{warehouse.SCORES} "
-            f"where as_of = (select max(as_of) from {warehouse.ANALYTICS}.{warehouse.SCORES})"
+            f"select cast(max(as_of) as date), count(distinct customer_id), avg(churn_probability) from {scores} "
+            f"where as_of = (select max(as_of) from {scores})"
         ).fetchone()
         quarantined = {
             table: con.execute(f"select count(*) from {warehouse.ANALYTICS}.{table}").fetchone()[0]

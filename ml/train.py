@@ -53,13 +53,13 @@ class TrainConfig:
     seed: int = 42
 
     @classmethod
-    def for_device(cls, device: torch.device, **overrides) -> "TrainConfig":
+    def for_device(cls, device: torch.device, **overrides) -> TrainConfig:
         if device.type == "cuda":
             overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, **overrides}
         return cls(**overrides)
 
     @classmethod
-    def from_json(cls, path: Path | None, device: torch.device) -> "TrainConfig":
+    def from_json(cls, path: Path | None, device: torch.device) -> TrainConfig:
         """Device defaults, overridden by the JSON file's keys (CLM_TRAIN_CONFIG) when given."""
         overrides = json.loads(Path(path).read_text()) if path else {}
         unknown = set(overrides) - {f.name for f in fields(cls)}
@@ -110,7 +110,7 @@ class Batches:
     targets: dict[str, torch.Tensor]
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, tokenizer, prep: predictor.Preprocess) -> "Batches":
+    def of(cls, frame: pd.DataFrame, tokenizer, prep: predictor.Preprocess) -> Batches:
         spend = frame["future_spend"].to_numpy("float64")
         return cls(
             token_ids=tokenize(tokenizer, frame, prep.max_length),

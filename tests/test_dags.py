@@ -15,7 +15,7 @@ def test_every_dag_imports_without_errors():
 def test_pipeline_chains_the_steps_in_order_with_docs_and_no_overlap():
     dag = DagBag(dag_folder=str(PROJECT_DIR / "dags")).dags["clm_pipeline"]
     assert [t.task_id for t in dag.topological_sort()] == EXPECTED_CHAIN
-    for upstream, downstream in zip(EXPECTED_CHAIN, EXPECTED_CHAIN[1:]):
+    for upstream, downstream in zip(EXPECTED_CHAIN, EXPECTED_CHAIN[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.max_active_runs == 1 and "publish" in dag.doc_md
     # A logical date before start_date runs no task at all: real histories go back to 1997 (CDNOW).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 
 import duckdb
 import pandas as pd
@@ -112,8 +114,13 @@ def test_corrupted_feature_fails_validation_and_keeps_previous_scores(pipeline_h
     failed, before = rerun_with(pipeline_home, tiny_shop, tmp_path, discount_above_price)
 
     assert failed.returncode == 1
+    assert "task build_features failed (DbtError)" in failed.stderr
     assert "customer_features.discount_share" in failed.stderr
     assert f"customer_id={victim}" in failed.stderr
+    status = json.loads((pipeline_home / "runs" / "2026-01-02" / "build_features.json").read_text())
+    assert status["state"] == "failed" and status["error_type"] == "DbtError"
+    assert "discount_share" in status["message"] and status["what_to_do"]
+    assert not (pipeline_home / "runs" / "2026-01-02" / "publish.json").exists()
     after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
     pd.testing.assert_frame_equal(before, after)
 
@@ -127,9 +134,47 @@ def test_mostly_broken_export_is_quarantined_and_fails_before_anything_changes(p
     failed, before = rerun_with(pipeline_home, tiny_shop, tmp_path, negative_amounts)
 
     assert failed.returncode == 1
+    assert "task check_quarantine failed (ValueError)" in failed.stderr
     assert "Too much bad input" in failed.stderr and "negative_amount" in failed.stderr
+    status = json.loads((pipeline_home / "runs" / "2026-01-02" / "check_quarantine.json").read_text())
+    assert status["state"] == "failed" and "negative_amount" in status["message"]
     after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
     pd.testing.assert_frame_equal(before, after)
+
+
+FRESH_PROCESS = """
+import importlib.util, json, sys
+import pandas as pd
+repo, tracking_uri, rows = sys.argv[1:]
+# No trace of the repository: not on the path (the virtualenv's site-packages may live inside
+# it), and not through the editable install's finder.
+sys.path[:] = [p for p in sys.path if p not in ("", ".", repo) and (not p.startswith(repo) or "site-packages" in p)]
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]
+assert importlib.util.find_spec("ml") is None, "ml is importable here; the test would prove nothing"
+import mlflow
+mlflow.set_tracking_uri(tracking_uri)
+model = mlflow.pyfunc.load_model("models:/clm-customer-model@champion")
+scores = model.predict(pd.read_parquet(rows))
+print(json.dumps({"rows": len(scores), "columns": list(scores.columns), "ml_from": sys.modules["ml"].__file__,
+                  "in_range": bool(scores["churn_probability"].between(0, 1).all())}))
+"""
+
+
+def test_the_champion_loads_and_scores_where_clm_is_not_installed(pipeline_home, tmp_path):
+    from ml.features import model_input
+    from ml.settings import PROJECT_DIR
+
+    rows = tmp_path / "rows.parquet"
+    model_input(read(pipeline_home, "select * from analytics.customer_features limit 25")).to_parquet(rows)
+    completed = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(PROJECT_DIR), f"sqlite:///{pipeline_home / 'mlflow.db'}", str(rows)],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["rows"] == 25 and result["in_range"]
+    assert result["columns"] == ["churn_probability", "expected_orders", "expected_spend", "value_tier",
+                                 "review_sentiment"]
+    assert not result["ml_from"].startswith(str(PROJECT_DIR))  # the model's own copy of the code
 
 
 def test_promote_and_rollback_move_the_champion_alias(pipeline_home):
@@ -153,7 +198,9 @@ def test_every_column_analysts_read_is_documented(pipeline_home):
     target = pipeline_home / "dbt" / "target"
     catalog = json.loads((target / "catalog.json").read_text())["nodes"]
     manifest = json.loads((target / "manifest.json").read_text())["nodes"]
-    for name in ("customer_features", "training_examples", "customer_segments", "quarantine_orders"):
+    published = [n["name"] for n in manifest.values() if "published" in n["tags"] and n["resource_type"] == "model"]
+    assert {"customer_features", "training_examples", "customer_segments", "customer_scores"} <= set(published)
+    for name in published:
         columns = {c.lower() for c in catalog[f"model.clm.{name}"]["columns"]}
         described = {c for c, spec in manifest[f"model.clm.{name}"]["columns"].items() if spec["description"]}
         if name.startswith("quarantine_"):

@@ -9,11 +9,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml import pipeline, settings as settings_module, transform
+from ml import pipeline, transform
+from ml import settings as settings_module
 from ml.ingest import ingest_cdnow, ingest_folder
 
 AS_OF = date(2025, 10, 1)
 DAILY_KEY = "customer_id, event_date, session_id"
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -86,7 +89,8 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
         previous = sessions[(sessions["day"] >= as_of - pd.Timedelta(days=60)) & (sessions["day"] < as_of - pd.Timedelta(days=30))]
         bought = kept[kept["ordered_at"] < as_of]
         recent_orders = bought[bought["ordered_at"] >= as_of - pd.Timedelta(days=30)]
-        previous_orders = bought[(bought["ordered_at"] >= as_of - pd.Timedelta(days=60)) & (bought["ordered_at"] < as_of - pd.Timedelta(days=30))]
+        previous_orders = bought[(bought["ordered_at"] >= as_of - pd.Timedelta(days=60))
+                                 & (bought["ordered_at"] < as_of - pd.Timedelta(days=30))]
         placed = orders[orders["ordered_at"] < as_of].groupby("customer_id")
         counts = pd.DataFrame({
             "sessions": sessions.groupby("customer_id").size(),

@@ -13,13 +13,15 @@
 #}
 {% macro lifecycle_stage(frequency, recency_days, days_since_first_order, tenure_days, last_order_gap_days, mean_interpurchase_days) -%}
     {%- set horizon = var('horizon_days') -%}
+    {#- The names are the var lifecycle_stages, in its order. -#}
+    {%- set new, active, loyal, at_risk, churned, reactivated = var('lifecycle_stages') -%}
     case
-        when {{ frequency }} > 0 and {{ recency_days }} >= {{ horizon }} then 'churned'
-        when {{ frequency }} = 0 and {{ tenure_days }} >= {{ horizon }} then 'churned'
-        when {{ frequency }} = 0 or {{ days_since_first_order }} < 30 then 'new'
-        when {{ recency_days }} < 30 and {{ last_order_gap_days }} >= {{ horizon }} then 'reactivated'
-        when {{ recency_days }} > coalesce(2 * {{ mean_interpurchase_days }}, 45) then 'at risk'
-        when {{ frequency }} >= 5 then 'loyal'
-        else 'active'
+        when {{ frequency }} > 0 and {{ recency_days }} >= {{ horizon }} then '{{ churned }}'
+        when {{ frequency }} = 0 and {{ tenure_days }} >= {{ horizon }} then '{{ churned }}'
+        when {{ frequency }} = 0 or {{ days_since_first_order }} < 30 then '{{ new }}'
+        when {{ recency_days }} < 30 and {{ last_order_gap_days }} >= {{ horizon }} then '{{ reactivated }}'
+        when {{ recency_days }} > coalesce(2 * {{ mean_interpurchase_days }}, 45) then '{{ at_risk }}'
+        when {{ frequency }} >= 5 then '{{ loyal }}'
+        else '{{ active }}'
     end
 {%- endmacro %}

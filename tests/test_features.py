@@ -1,0 +1,51 @@
+"""What the models see of a customer: the numeric matrix, the labels and the text rendering."""
+
+import numpy as np
+import pandas as pd
+
+from ml.features import NUMERIC_FEATURES, model_input, numeric_matrix, render_text, sentiment_labels
+
+
+def customers() -> pd.DataFrame:
+    base = {name: 0.0 for name in NUMERIC_FEATURES}
+    buyer = {**base, "tenure_days": 400.0, "frequency": 3.0, "recency_days": 12.0, "monetary": 250.4,
+             "orders_last_30d": 1.0, "sessions": 20.0, "sessions_last_30d": 2.0, "review_count": 1.0,
+             "mean_rating": 1.0, "last_review_rating": 1.0}
+    browser = {**base, "tenure_days": 30.0, "recency_days": np.nan, "sessions": np.nan, "mean_rating": np.nan,
+               "last_review_rating": np.nan}
+    frame = pd.DataFrame([buyer, browser])
+    frame["customer_id"], frame["as_of"] = ["7", "8"], pd.Timestamp("2026-01-01")
+    frame["top_category"] = ["garden", None]
+    frame["last_review_text"] = ["Arrived broken, never again", None]
+    return frame
+
+
+def test_the_rendering_tells_behaviour_then_the_latest_review():
+    buyer, browser = render_text(customers())
+    assert buyer == ('Customer for 400 days. 3 orders, last one 12 days ago, 250 spent in total. 1 orders in the '
+                     'last 30 days. Mostly buys garden. 2 visits in the last 30 days, 20 in total. 1 reviews, '
+                     'mean rating 1.0. Latest review: "Arrived broken, never again"')
+    assert browser == "Customer for 30 days. Has not ordered yet."
+
+
+def test_numbers_are_log_scaled_with_a_flag_for_each_missing_value():
+    matrix = numeric_matrix(customers())
+    assert matrix.shape == (2, 2 * len(NUMERIC_FEATURES)) and matrix.dtype == np.float32
+    monetary = NUMERIC_FEATURES.index("monetary")
+    assert matrix[0, monetary] == np.float32(np.log1p(250.4))
+    recency = NUMERIC_FEATURES.index("recency_days")
+    assert matrix[1, recency] == 0 and matrix[1, len(NUMERIC_FEATURES) + recency] == 1
+    assert matrix[0, len(NUMERIC_FEATURES) + recency] == 0
+
+
+def test_sentiment_labels_come_from_the_stars_of_a_review_with_text():
+    frame = customers()
+    assert sentiment_labels(frame).tolist() == [0, -100]
+    frame.loc[0, "last_review_rating"] = 3
+    assert sentiment_labels(frame).tolist() == [1, -100]
+
+
+def test_model_input_types_every_column_as_the_signature_says():
+    frame = model_input(customers().astype({"frequency": "int64"}))
+    assert frame["customer_id"].tolist() == ["7", "8"]
+    assert all(frame[name].dtype == "float64" for name in NUMERIC_FEATURES)

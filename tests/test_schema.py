@@ -1,0 +1,62 @@
+"""The dbt project as the one definition of the schema: the ml package's feature list, the
+names analysts filter on, and the segment rules (dbt unit tests), all without building data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+import yaml
+
+from ml import settings as settings_module
+from ml import transform
+from ml.features import INPUT_COLUMNS, LABEL_COLUMNS, NOT_MODEL_INPUTS
+from ml.model import VALUE_TIERS
+from ml.settings import PROJECT_DIR
+
+
+@pytest.fixture(scope="module")
+def dbt_unit_run(tmp_path_factory):
+    """`dbt test --select test_type:unit` on an empty warehouse: parses the project (the
+    manifest) and runs the unit tests, whose inputs are SQL, so no data is needed."""
+    home = tmp_path_factory.mktemp("schema_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLM_HOME", str(home))
+        settings = settings_module.load()
+    completed = transform.run_dbt(["test", "--select", "test_type:unit"], date(2026, 1, 1), settings)
+    target = transform.target_path(settings)
+    return completed, json.loads((target / "manifest.json").read_text()), json.loads((target / "run_results.json").read_text())
+
+
+def columns(manifest: dict, model: str) -> list[str]:
+    return list(manifest["nodes"][f"model.clm.{model}"]["columns"])
+
+
+def test_the_models_inputs_are_the_feature_columns_dbt_documents(dbt_unit_run):
+    _, manifest, _ = dbt_unit_run
+    features = columns(manifest, "customer_features")
+    assert sorted(set(INPUT_COLUMNS) | set(NOT_MODEL_INPUTS)) == sorted(features)
+    assert columns(manifest, "training_examples") == features + list(LABEL_COLUMNS)
+    described = manifest["nodes"]["model.clm.customer_features"]["columns"]
+    assert all(spec["description"] for spec in described.values())
+
+
+def test_names_analysts_filter_on_are_defined_once_in_the_dbt_project():
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    assert tuple(project["value_tiers"]) == VALUE_TIERS
+    seed = (PROJECT_DIR / "dbt_project" / "seeds" / "rfm_segments.csv").read_text().splitlines()[1:]
+    assert {line.split(",", 2)[2] for line in seed} == set(project["rfm_segment_names"])
+    for path in (PROJECT_DIR / "dbt_project").glob("models/**/*.yml"):
+        text = path.read_text()
+        for name in ("'high'", '"high"', "Can''t Lose Them", '"at risk"'):
+            assert name not in text, f"{path.name} spells out {name}: use the var instead"
+
+
+def test_segment_rules_pass_their_dbt_unit_tests(dbt_unit_run):
+    completed, _, results = dbt_unit_run
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert statuses == {"lifecycle_stage_rules_first_match_wins": "pass",
+                        "rfm_scores_are_quintiles_among_buyers": "pass",
+                        "historic_value_tiers_split_buyers_50_30_20": "pass"}
