@@ -12,8 +12,8 @@ registry's champion and publishes the results for analysts, all in one transacti
 | `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | the error names the failing model or test and example rows |
 | `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the error counts rows per rule; see `build.quarantine_<table>` |
 | `validate_features` | GX suites on `customer_features` and `training_examples` | the error names the column, rule and example rows |
-| `train` | fine-tunes the transformer on the time-based split, logs to MLflow | see the MLflow run |
-| `register` | registers the candidate; champion/challenger gate | see the version's tags in MLflow |
+| `train` | trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, the transformer) on the same time-based split, logs each to MLflow | see the MLflow run |
+| `register` | registers every candidate; the gate promotes the best to champion | see the versions' `gate_reason` tags in MLflow |
 | `score` | scores all customers with `models:/<name>@champion` | |
 | `build_marts` | `dbt build` of `customer_scores` (score history) and `customer_segments` | the error names the failing model or test |
 | `validate_marts` | GX suites on `customer_segments` and this run's scores | |
@@ -99,16 +99,16 @@ def clm_pipeline():
         return pipeline.validate_features(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(hours=4))
-    def train() -> dict:
+    def train() -> list:
         from ml import pipeline
 
         return pipeline.train_model(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(minutes=30))
-    def register(trained: dict) -> dict:
+    def register(candidates: list) -> list:
         from ml import pipeline
 
-        return pipeline.register_model(_as_of(), _settings(), trained)
+        return pipeline.register_model(_as_of(), _settings(), candidates)
 
     @task(execution_timeout=timedelta(hours=2))
     def score() -> dict:
@@ -134,7 +134,7 @@ def clm_pipeline():
 
         return pipeline.publish(_as_of(), _settings())
 
-    # Only the trained model's URI and metrics travel between tasks as data; everything else
+    # Only the candidates' URIs and metrics travel between tasks as data; everything else
     # is in the warehouse or the registry, so the other steps are ordered with chain().
     trained = train()
     chain(check_raw(), validate_raw(), build_features(), check_quarantine(), validate_features(), trained)

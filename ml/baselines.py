@@ -1,49 +1,133 @@
-"""Honest baselines, trained and scored on the same split as the transformer.
+"""The baseline model families, candidates like the transformer: fitted on the same split,
+saved as a folder, scored through the same pyfunc with the same output columns.
 
-* LightGBM on the same numeric features (a churn classifier and a Poisson spend regressor);
-* BG/NBD + Gamma-Gamma (pymc-marketing) on the RFM summary alone (see ml/clv.py).
+* `GbmModel`: LightGBM on the same numeric features as the transformer (a churn classifier,
+  Poisson regressors for orders and spend);
+* `ClvModel`: BG/NBD + Gamma-Gamma (pymc-marketing). The fits themselves are the clv features
+  (ml/clv.py, fitted at each as-of date on that date's history), so the model reads them from
+  its input; it only learns a Platt calibration of churn and what to expect of customers who
+  have not bought yet, whom BG/NBD does not describe.
 
-ml/evaluate.py scores them on the holdout beside the transformer.
+Both give each customer's `review_sentiment` as the sentiment of their latest review from the
+features (they have no text model).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from ml.clv import expected_order_value, expected_purchases, fit_beta_geo, fit_gamma_gamma, rfm_inputs
+from ml import tiers
 from ml.features import numeric_matrix
 
+OUTPUT_COLUMNS = ("churn_probability", "expected_orders", "expected_spend", "value_tier", "review_sentiment")
+LIGHTGBM_PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+                   "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1, "n_jobs": 2}
 
-def lightgbm_scores(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
-    import lightgbm as lgb
 
-    params = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
-              "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "random_state": seed,
-              "verbose": -1, "n_jobs": 2}
-    x_train, x_holdout = numeric_matrix(train), numeric_matrix(holdout)
-    churn = lgb.LGBMClassifier(**params).fit(x_train, train["churned"].astype(int))
-    spend = lgb.LGBMRegressor(objective="poisson", **params).fit(x_train, train["future_spend"])
-    orders = lgb.LGBMRegressor(objective="poisson", **params).fit(x_train, train["future_orders"])
+def scores_frame(frame: pd.DataFrame, churn: np.ndarray, orders: np.ndarray, spend: np.ndarray,
+                 cuts: list[float]) -> pd.DataFrame:
+    """The output every family gives, in the order of OUTPUT_COLUMNS."""
     return pd.DataFrame({
-        "churn_probability": churn.predict_proba(x_holdout)[:, 1],
-        "expected_orders": orders.predict(x_holdout),
-        "expected_spend": spend.predict(x_holdout),
+        "churn_probability": np.clip(churn, 0.0, 1.0),
+        "expected_orders": np.maximum(orders, 0.0),
+        "expected_spend": np.maximum(spend, 0.0),
+        "value_tier": tiers.tier_names(cuts, np.maximum(spend, 0.0)),
+        "review_sentiment": frame["last_review_sentiment"].to_numpy("float64"),
     })
 
 
-def bgnbd_scores(history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """BG/NBD + Gamma-Gamma fitted on the customers' histories before the cutoff (no labels)."""
-    summary = rfm_inputs(history)
-    buyers = history["frequency"].to_numpy() > 0
-    purchases, value = np.zeros(len(history)), np.zeros(len(history))
-    if buyers.sum() >= 10 and (summary["frequency"][buyers] > 0).sum() >= 10:
-        known = summary[buyers]
-        purchases[buyers] = expected_purchases(fit_beta_geo(known), known, horizon_days)
-        value[buyers] = expected_order_value(fit_gamma_gamma(known), known)
-    return pd.DataFrame({
-        # P(no purchase in the horizon) under a Poisson count with the expected mean.
-        "churn_probability": np.exp(-purchases),
-        "expected_orders": purchases,
-        "expected_spend": purchases * value,
-    })
+@dataclass
+class GbmModel:
+    churn: object
+    orders: object
+    spend: object
+    tier_cuts: list[float]
+
+    family = "lightgbm"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, seed: int = 42) -> GbmModel:
+        import lightgbm as lgb
+
+        x = numeric_matrix(train)
+        params = {**LIGHTGBM_PARAMS, "random_state": seed}
+        return cls(
+            churn=lgb.LGBMClassifier(**params).fit(x, train["churned"].astype(int)).booster_,
+            orders=lgb.LGBMRegressor(objective="poisson", **params).fit(x, train["future_orders"]).booster_,
+            spend=lgb.LGBMRegressor(objective="poisson", **params).fit(x, train["future_spend"]).booster_,
+            tier_cuts=tiers.cut_points(train["future_spend"].to_numpy("float64")),
+        )
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        x = numeric_matrix(frame)
+        return scores_frame(frame, self.churn.predict(x), self.orders.predict(x), self.spend.predict(x), self.tier_cuts)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("churn", "orders", "spend"):
+            getattr(self, name).save_model(str(folder / f"{name}.txt"))
+        (folder / "tiers.json").write_text(json.dumps(self.tier_cuts))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> GbmModel:
+        import lightgbm as lgb
+
+        boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in ("churn", "orders", "spend")}
+        return cls(**boosters, tier_cuts=json.loads((folder / "tiers.json").read_text()))
+
+
+@dataclass
+class ClvModel:
+    # Platt scaling of log(expected orders) into P(no order in the horizon), fitted on buyers.
+    churn_slope: float
+    churn_intercept: float
+    # Customers who have not bought yet: what the training rows of such customers did.
+    new_churn_rate: float
+    new_orders: float
+    new_spend: float
+    tier_cuts: list[float]
+
+    family = "bg_nbd"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, seed: int = 42) -> ClvModel:
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = train["bgnbd_expected_orders"].notna().to_numpy()
+        buyers, newcomers = train[fitted], train[~fitted]
+        slope, intercept = 1.0, 0.0
+        if buyers["churned"].nunique() == 2:
+            platt = LogisticRegression(C=100.0).fit(log_orders(buyers), buyers["churned"].astype(int))
+            slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        rate = (lambda column: float(newcomers[column].astype(float).mean())) if len(newcomers) else (lambda column: 0.0)
+        return cls(slope, intercept, rate("churned"), rate("future_orders"), rate("future_spend"),
+                   tiers.cut_points(train["future_spend"].to_numpy("float64")))
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        fitted = frame["bgnbd_expected_orders"].notna().to_numpy()
+        orders = frame["bgnbd_expected_orders"].fillna(0.0).to_numpy("float64")
+        value = frame["gg_expected_order_value"].fillna(0.0).to_numpy("float64")
+        churn = 1.0 / (1.0 + np.exp(-(self.churn_slope * log_orders(frame)[:, 0] + self.churn_intercept)))
+        return scores_frame(frame,
+                            np.where(fitted, churn, self.new_churn_rate),
+                            np.where(fitted, orders, self.new_orders),
+                            np.where(fitted, orders * value, self.new_spend), self.tier_cuts)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "clv.json").write_text(json.dumps(asdict(self)))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ClvModel:
+        return cls(**json.loads((folder / "clv.json").read_text()))
+
+
+def log_orders(frame: pd.DataFrame) -> np.ndarray:
+    return np.log(frame["bgnbd_expected_orders"].fillna(0.0).to_numpy("float64") + 1e-6).reshape(-1, 1)

@@ -132,8 +132,10 @@ def _run(args, settings) -> int:
         for status in failed:
             print(status.describe(), file=sys.stderr)
         if not failed:
-            print(f"no task recorded a failure, but {LAST_TASK} did not run (is the date before the DAG's "
-                  "start_date, or did Airflow fail to start?).", file=sys.stderr)
+            finished = ", ".join(statuses) or "none"
+            print(f"no step recorded a failure, but {LAST_TASK} did not run: Airflow failed a task outside its "
+                  f"step (steps that finished: {finished}), or ran none (a date before the DAG's start_date).",
+                  file=sys.stderr)
         print(f"task records: {runstatus.run_dir(settings, as_of)}  full log: {log_path}", file=sys.stderr)
         return 1
     print(f"run for {as_of} succeeded (log: {log_path})")

@@ -32,8 +32,8 @@ def rfm_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 def fit_beta_geo(summary: pd.DataFrame):
     from pymc_marketing.clv import BetaGeoModel
 
-    model = BetaGeoModel(data=summary[["customer_id", "frequency", "recency", "T"]])
-    model.fit(method="map", progressbar=False)
+    model = BetaGeoModel()
+    model.fit(data=summary[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False)
     return model
 
 
@@ -41,8 +41,8 @@ def fit_gamma_gamma(summary: pd.DataFrame):
     from pymc_marketing.clv import GammaGammaModel
 
     repeat = summary[summary["frequency"] > 0]
-    model = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]])
-    model.fit(method="map", progressbar=False)
+    model = GammaGammaModel()
+    model.fit(data=repeat[["customer_id", "frequency", "monetary_value"]], method="map", progressbar=False)
     return model
 
 
@@ -55,3 +55,39 @@ def expected_order_value(model, summary: pd.DataFrame) -> np.ndarray:
     """E[order value | history]: each repeat customer's mean shrunk towards the population's."""
     draws = model.expected_customer_spend(data=summary[["customer_id", "frequency", "monetary_value"]])
     return draws.mean(("chain", "draw")).to_numpy()
+
+
+def probability_alive(model, summary: pd.DataFrame) -> np.ndarray:
+    draws = model.expected_probability_alive(data=summary[["customer_id", "frequency", "recency", "T"]])
+    return draws.mean(("chain", "draw")).to_numpy()
+
+
+# Model-based features, one set per as-of date. They are NaN for customers who have not bought
+# yet (BG/NBD describes buyers only); the models see a was-missing flag for them.
+CLV_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_orders", "gg_expected_order_value")
+MIN_BUYERS = 10
+
+
+def clv_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """BG/NBD's P(alive) and expected orders over the next `horizon_days`, and Gamma-Gamma's
+    expected order value, for each row of `frame` (customer_features rows, any as-of dates).
+
+    The models are fitted separately for each as-of date on that date's rows alone, which
+    describe only what happened before it: a feature as of T never sees data from T on, and
+    training rows never see their labels.
+    """
+    out = pd.DataFrame(np.nan, index=frame.index, columns=list(CLV_FEATURES))
+    for _, rows in frame.groupby("as_of", sort=True):
+        buyers = rows[rows["frequency"].to_numpy("float64") > 0]
+        summary = rfm_inputs(buyers)
+        if len(buyers) < MIN_BUYERS or (summary["frequency"] > 0).sum() < MIN_BUYERS:
+            continue  # too little history at this date to fit anything
+        beta_geo = fit_beta_geo(summary)
+        out.loc[buyers.index, "bgnbd_p_alive"] = probability_alive(beta_geo, summary)
+        out.loc[buyers.index, "bgnbd_expected_orders"] = expected_purchases(beta_geo, summary, horizon_days)
+        out.loc[buyers.index, "gg_expected_order_value"] = expected_order_value(fit_gamma_gamma(summary), summary)
+    return out
+
+
+def with_clv_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    return pd.concat([frame.drop(columns=list(CLV_FEATURES), errors="ignore"), clv_features(frame, horizon_days)], axis=1)

@@ -1,7 +1,8 @@
 """Every candidate judged the same way on the time-based holdout.
 
 `holdout_metrics` turns one candidate's scores into the metrics the registry gate and the
-MLflow comparison table read; `compare` puts the baselines beside the candidates it is given.
+MLflow comparison table read; `log_evaluation` logs them with the plots; `log_comparison`
+puts every candidate side by side.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from ml import baselines
 from ml import metrics as m
+from ml import tiers
 from ml.features import sentiment_labels
-from ml.model import VALUE_TIERS
+from ml.tiers import VALUE_TIERS
 
 
 def holdout_metrics(scores: pd.DataFrame, holdout: pd.DataFrame, tier_of) -> dict[str, float]:
     """`tier_of` maps next-H-day spend to a tier index, so true and predicted tiers share cut points."""
     churned = holdout["churned"].astype(int).to_numpy()
     spend = holdout["future_spend"].to_numpy("float64")
-    tiers = np.asarray(VALUE_TIERS)[tier_of(spend)]
+    actual_tiers = np.asarray(VALUE_TIERS)[tier_of(spend)]
     return {
         **m.churn_metrics(churned, scores["churn_probability"].to_numpy()),
         **m.value_metrics(spend, scores["expected_spend"].to_numpy()),
         **m.order_metrics(holdout["future_orders"].to_numpy("float64"), scores["expected_orders"].to_numpy("float64")),
-        **m.tier_metrics(tiers, scores["value_tier"].to_numpy()),
+        **m.tier_metrics(actual_tiers, scores["value_tier"].to_numpy()),
         **sentiment_metrics(scores, holdout),
     }
 
@@ -42,12 +43,22 @@ def sentiment_metrics(scores: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, 
     return {"sentiment_macro_f1": float(f1_score(labels[known], predicted, average="macro", zero_division=0))}
 
 
-def compare(train: pd.DataFrame, holdout: pd.DataFrame, tier_of, candidates: dict[str, dict]) -> pd.DataFrame:
-    """One row per candidate, then LightGBM and BG/NBD + Gamma-Gamma fitted on the same split."""
-    horizon = int(holdout["horizon_days"].iloc[0])
-    rows = dict(candidates)
-    for name, scores in (("lightgbm", baselines.lightgbm_scores(train, holdout)),
-                         ("bg_nbd_gamma_gamma", baselines.bgnbd_scores(holdout, horizon))):
-        scores["value_tier"] = np.asarray(VALUE_TIERS)[tier_of(scores["expected_spend"].to_numpy())]
-        rows[name] = holdout_metrics(scores, holdout, tier_of)
-    return pd.DataFrame([{"model": name, **values} for name, values in rows.items()])
+def log_evaluation(scores: pd.DataFrame, holdout: pd.DataFrame, truth_cuts: list[float]) -> dict[str, float]:
+    """The candidate's holdout metrics and plots, logged to the active MLflow run; returned."""
+    import mlflow
+
+    metrics = holdout_metrics(scores, holdout, lambda spend: tiers.tier_index(truth_cuts, spend))
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+    m.log_plots(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy(),
+                tiers.tier_names(truth_cuts, holdout["future_spend"].to_numpy("float64")), scores["value_tier"].to_numpy())
+    return metrics
+
+
+def log_comparison(candidates: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """One row per candidate with the same holdout metrics, logged as comparison.json/.md."""
+    import mlflow
+
+    comparison = pd.DataFrame([{"model": name, **values} for name, values in candidates.items()])
+    mlflow.log_table(comparison, "comparison.json")
+    mlflow.log_text(comparison.to_markdown(index=False, floatfmt=".4f"), "comparison.md")
+    return comparison

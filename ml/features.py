@@ -27,7 +27,11 @@ PLAIN_FEATURES = (
     "cart_to_purchase_rate", "top_category_share", "mean_rating", "negative_review_share",
     "last_review_rating", "mean_review_sentiment", "last_review_sentiment",
 )
-NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES
+# Model-based features (ml/clv.py: BG/NBD and Gamma-Gamma fitted at each as-of date on that
+# date's rows); the rest are dbt's customer_features columns.
+LOG_CLV_FEATURES = ("bgnbd_expected_orders", "gg_expected_order_value")
+PLAIN_CLV_FEATURES = ("bgnbd_p_alive",)
+NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES + LOG_CLV_FEATURES + PLAIN_CLV_FEATURES
 TEXT_COLUMNS = ("top_category", "last_review_text")
 INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
 # customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
@@ -55,7 +59,7 @@ def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     values = frame[list(NUMERIC_FEATURES)].astype("float64").to_numpy()
     missing = np.isnan(values)
     values = np.where(missing, 0.0, values)
-    log_idx = [NUMERIC_FEATURES.index(name) for name in LOG_FEATURES]
+    log_idx = [NUMERIC_FEATURES.index(name) for name in LOG_FEATURES + LOG_CLV_FEATURES]
     values[:, log_idx] = np.sign(values[:, log_idx]) * np.log1p(np.abs(values[:, log_idx]))
     return np.concatenate([values, missing.astype("float64")], axis=1).astype("float32")
 

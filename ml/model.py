@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from transformers import AutoModel
 
-VALUE_TIERS = ("low", "medium", "high")
+from ml.tiers import VALUE_TIERS
+
 SENTIMENTS = ("negative", "neutral", "positive")
 
 

@@ -16,14 +16,16 @@ import numpy as np
 import pandas as pd
 
 from ml import registry, tracking, transform, warehouse
+from ml.candidates import train_candidates
+from ml.clv import with_clv_features
 from ml.contract import RAW_TABLES
 from ml.features import model_input
 from ml.ingest import raw_row_counts
-from ml.metrics import churn_metrics
+from ml.metrics import churn_metrics, order_metrics
 from ml.model import pick_device
 from ml.runstatus import step
 from ml.settings import Settings
-from ml.train import TrainConfig, time_split, train
+from ml.train import TrainConfig
 from ml.validate import validate_tables
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,14 @@ RAW_SAMPLE_ROWS = 200_000
 MAX_CHURN_MEAN_SHIFT = 0.25
 
 
-def training_examples(settings: Settings):
-    """In a fixed order: a seeded sample must pick the same rows on every run."""
-    return warehouse.read_frame(
-        settings.warehouse, f"select * from {warehouse.BUILD}.training_examples order by as_of, customer_id"
-    )
+def training_examples(settings: Settings, cutoff: str | None = None) -> pd.DataFrame:
+    """training_examples (of one cutoff when given) with the clv features, in a fixed order:
+    seeded samples must pick the same rows on every run."""
+    where = "where as_of = ?" if cutoff else ""
+    examples = warehouse.read_frame(
+        settings.warehouse, f"select * from {warehouse.BUILD}.training_examples {where} order by as_of, customer_id",
+        [cutoff] if cutoff else None)
+    return with_clv_features(examples, settings.horizon_days)
 
 
 @step("check_raw", "Land data first: `clm ingest folder DIR` (or `clm ingest cdnow`).")
@@ -93,29 +98,32 @@ def validate_features(as_of: date, settings: Settings) -> dict:
 
 
 @step("train", "See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.")
-def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
-    examples = training_examples(settings)
+def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> list[dict]:
+    """Train every model family on the same split; each is logged to MLflow as a candidate."""
     experiment = tracking.configure(settings)
-    result = train(examples, config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
+    results = train_candidates(training_examples(settings),
+                               config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
-    result.metrics = {k: (None if registry.undefined(v) else v) for k, v in result.metrics.items()}
-    return asdict(result)
+    return [{**asdict(r), "metrics": {k: (None if registry.undefined(v) else v) for k, v in r.metrics.items()}}
+            for r in results]
 
 
 @step("register", "See the version's tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.")
-def register_model(as_of: date, settings: Settings, trained: dict) -> dict:
-    """Register the candidate; the champion is re-scored on the candidate's holdout to compare."""
+def register_model(as_of: date, settings: Settings, candidates: list[dict]) -> list[dict]:
+    """Register every candidate; the champion is re-scored on the candidates' holdout to compare."""
     tracking.configure(settings)
-    champion_auc = None
+    champion_metrics = None
     if registry.champion_version(settings.model_name) is not None:
-        holdout = time_split(training_examples(settings)).holdout
+        holdout = training_examples(settings, candidates[0]["holdout_as_of"])
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
-        probability = champion.predict(model_input(holdout))["churn_probability"].to_numpy()
-        champion_auc = churn_metrics(holdout["churned"].astype(int).to_numpy(), probability)["roc_auc"]
-    registration = registry.register(trained["model_uri"], settings.model_name, trained["run_id"],
-                                     trained["metrics"], trained["holdout_as_of"], champion_auc,
-                                     settings.promotion_margin)
-    return asdict(registration)
+        scores = champion.predict(model_input(holdout))
+        champion_metrics = {
+            **churn_metrics(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy()),
+            **order_metrics(holdout["future_orders"].to_numpy("float64"), scores["expected_orders"].to_numpy("float64")),
+        }
+    registrations = registry.register_candidates(candidates, settings.model_name, champion_metrics,
+                                                 settings.promotion_margin)
+    return [asdict(r) for r in registrations]
 
 
 @step("score", "Roll back to the previous champion with `clm rollback`, or promote a version: `clm promote VERSION`.")
@@ -129,7 +137,8 @@ def score_customers(as_of: date, settings: Settings) -> dict:
             "Promote a version by hand (`clm promote VERSION`) once you have looked at it in MLflow."
         )
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-    features = warehouse.read_table(settings.warehouse, "customer_features")
+    family = registry.family_of(settings.model_name, version)
+    features = with_clv_features(warehouse.read_table(settings.warehouse, "customer_features"), settings.horizon_days)
     predictions = model.predict(model_input(features))
     numbers = predictions[["churn_probability", "expected_orders", "expected_spend"]].to_numpy()
     if not np.isfinite(numbers).all() or not predictions["churn_probability"].between(0, 1).all():
@@ -144,10 +153,12 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         horizon_days=settings.horizon_days,
         model_name=settings.model_name,
         model_version=int(version),
+        model_family=family,
         scored_at=warehouse.utc_now(),
     )
     rows = warehouse.stage_scores(settings.warehouse, scores, as_of)
-    return {"rows": rows, "model_version": version, "mean_churn_probability": float(scores["churn_probability"].mean())}
+    return {"rows": rows, "model_version": version, "model_family": family,
+            "mean_churn_probability": float(scores["churn_probability"].mean())}
 
 
 @step("build_marts", "The message names the dbt model or test that failed and example rows.")

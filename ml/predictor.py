@@ -16,9 +16,11 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from ml import tiers
 from ml.batching import autocast, collate, length_buckets, tokenize
 from ml.features import numeric_matrix
-from ml.model import SENTIMENTS, VALUE_TIERS, CustomerModel, pick_device
+from ml.model import SENTIMENTS, CustomerModel, pick_device
+from ml.tiers import VALUE_TIERS
 
 
 @dataclass
@@ -40,8 +42,7 @@ class Preprocess:
     @classmethod
     def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> Preprocess:
         std = numeric.std(axis=0)
-        # Tiers of next-H-day spend: low up to the median, medium to the 80th percentile, high above.
-        thresholds = np.quantile(future_spend, [0.5, 0.8]).tolist()
+        thresholds = tiers.cut_points(future_spend)
         return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden,
                    float(max(future_spend.mean(), 1e-6)), thresholds)
 
@@ -50,7 +51,7 @@ class Preprocess:
 
     def tier_of(self, spend: np.ndarray) -> np.ndarray:
         """Tier index (0 low, 1 medium, 2 high) of a next-H-day spend."""
-        return np.searchsorted(np.asarray(self.tier_thresholds), spend, side="left").clip(0, len(VALUE_TIERS) - 1)
+        return tiers.tier_index(self.tier_thresholds, spend)
 
 
 @torch.inference_mode()

@@ -1,7 +1,9 @@
 """The model registry: register candidates, keep the `champion` alias on the best, roll back.
 
-Scoring always loads `models:/<name>@champion`, so moving the alias is how a model goes live,
-and moving it back is how it is withdrawn.
+Every family's candidates are versions of one registered model, tagged `family` and aliased by
+it (`@lightgbm`, `@bg_nbd`, `@transformer` name each family's latest). Scoring always loads
+`models:/<name>@champion`, so moving the alias is how a model goes live, and moving it back is
+how it is withdrawn.
 """
 
 from __future__ import annotations
@@ -16,48 +18,91 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # A candidate goes live only with every one of these defined and a calibrated churn probability.
-SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman")
+SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman", "orders_poisson_deviance")
 MAX_CALIBRATION_ERROR = 0.15
+
+
+# The gate's rule: the best candidate has the highest churn ROC-AUC on the holdout, except that
+# among candidates within AUC_TOLERANCE of it the one with the lowest expected-orders Poisson
+# deviance wins (they rank customers alike; it forecasts orders better). A candidate replaces
+# the champion, re-scored on the same holdout, when it is better by the same rule with its
+# ROC-AUC lowered by CLM_PROMOTION_MARGIN.
+AUC_TOLERANCE = 0.005
 
 
 @dataclass
 class Registration:
     name: str
     version: str
+    family: str
     alias: str
     reason: str
 
 
-def register(model_uri: str, name: str, run_id: str, metrics: dict[str, float], holdout_as_of: str,
-             champion_auc_on_holdout: float | None, margin: float = 0.0) -> Registration:
-    """Register the candidate, tag it with its holdout metrics, and give it an alias.
-
-    It becomes champion when it passes the sanity checks and there is no champion, or it beats
-    the champion's ROC-AUC on the same holdout by `margin`; otherwise it becomes challenger.
-    """
+def register_candidates(candidates: list[dict], name: str, champion_on_holdout: dict[str, float] | None,
+                        margin: float = 0.0) -> list[Registration]:
+    """Register every candidate (tagged with its family and holdout metrics, aliased by its
+    family), then give the champion alias to the best one if it beats the champion."""
     client = MlflowClient()
-    version = mlflow.register_model(model_uri, name).version
-    for key, value in metrics.items():
-        client.set_model_version_tag(name, version, f"holdout_{key}", "nan" if undefined(value) else f"{value:.6f}")
-    client.set_model_version_tag(name, version, "holdout_as_of", holdout_as_of)
-    client.set_model_version_tag(name, version, "run_id", run_id)
-    candidate = metrics["roc_auc"]
-    problem = sanity_problem(metrics)
-    if problem:
-        alias, reason = CHALLENGER, problem
-    elif champion_auc_on_holdout is None:
-        alias, reason = CHAMPION, "first model of its name"
-    elif candidate >= champion_auc_on_holdout + margin:
-        alias, reason = CHAMPION, f"ROC-AUC {candidate:.4f} >= champion {champion_auc_on_holdout:.4f} + {margin}"
+    versions = {}
+    for candidate in candidates:
+        version = mlflow.register_model(candidate["model_uri"], name).version
+        tags = {f"holdout_{k}": "nan" if undefined(v) else f"{v:.6f}" for k, v in candidate["metrics"].items()}
+        tags.update(family=candidate["family"], holdout_as_of=candidate["holdout_as_of"], run_id=candidate["run_id"])
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        client.set_registered_model_alias(name, candidate["family"], version)
+        versions[candidate["family"]] = str(version)
+
+    problems = {c["family"]: sanity_problem(c["metrics"]) for c in candidates}
+    eligible = {c["family"]: c["metrics"] for c in candidates if problems[c["family"]] is None}
+    winner = best(eligible)
+    reasons = {family: f"not promoted: {problem}" for family, problem in problems.items() if problem}
+    for family in eligible:
+        if family != winner:
+            reasons[family] = f"not promoted: {winner} is better on the holdout ({describe(eligible[winner])})"
+    registrations = [Registration(name, versions[f], f, f, reasons[f]) for f in versions if f != winner]
+    if winner is not None:
+        registrations.append(gate(name, versions[winner], winner, eligible[winner], champion_on_holdout, margin))
+    for registration in registrations:
+        client.set_model_version_tag(name, registration.version, "gate_reason", registration.reason)
+        log.info("%s version %s (%s): %s", name, registration.version, registration.family, registration.reason)
+    return registrations
+
+
+def gate(name: str, version: str, family: str, metrics: dict[str, float], champion: dict[str, float] | None,
+         margin: float) -> Registration:
+    if champion is None:
+        alias, reason = CHAMPION, f"best candidate ({describe(metrics)}); first champion"
+    elif beats(metrics, champion, margin):
+        alias, reason = CHAMPION, f"best candidate ({describe(metrics)}) beats the champion ({describe(champion)})"
     else:
-        alias, reason = CHALLENGER, f"ROC-AUC {candidate:.4f} < champion {champion_auc_on_holdout:.4f} + {margin}"
-    client.set_model_version_tag(name, version, "gate_reason", reason)
+        alias, reason = CHALLENGER, f"best candidate ({describe(metrics)}) does not beat the champion ({describe(champion)})"
     if alias == CHAMPION:
         promote(name, version)
     else:
-        client.set_registered_model_alias(name, alias, version)
-    log.info("%s version %s is now %s: %s", name, version, alias, reason)
-    return Registration(name, str(version), alias, reason)
+        MlflowClient().set_registered_model_alias(name, alias, version)
+    return Registration(name, version, family, alias, reason)
+
+
+def best(candidates: dict[str, dict[str, float]]) -> str | None:
+    """The gate's rule over candidates that passed the sanity checks (see AUC_TOLERANCE)."""
+    if not candidates:
+        return None
+    top = max(m["roc_auc"] for m in candidates.values())
+    contenders = {family: m for family, m in candidates.items() if m["roc_auc"] >= top - AUC_TOLERANCE}
+    return min(contenders, key=lambda family: (contenders[family]["orders_poisson_deviance"], -contenders[family]["roc_auc"]))
+
+
+def beats(candidate: dict[str, float], champion: dict[str, float], margin: float = 0.0) -> bool:
+    auc = candidate["roc_auc"] - margin
+    if abs(auc - champion["roc_auc"]) <= AUC_TOLERANCE:
+        return candidate["orders_poisson_deviance"] < champion["orders_poisson_deviance"]
+    return auc > champion["roc_auc"]
+
+
+def describe(metrics: dict[str, float]) -> str:
+    return f"ROC-AUC {metrics['roc_auc']:.4f}, orders deviance {metrics['orders_poisson_deviance']:.4f}"
 
 
 def sanity_problem(metrics: dict[str, float]) -> str | None:
@@ -87,6 +132,11 @@ def champion_version(name: str) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def family_of(name: str, version: str) -> str:
+    """The model family of a version ('transformer' for versions from before families were tagged)."""
+    return MlflowClient().get_model_version(name, version).tags.get("family", "transformer")
 
 
 def why_no_champion(name: str) -> str:

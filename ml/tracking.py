@@ -15,7 +15,11 @@ from ml.settings import Settings
 
 EXPERIMENT = "clm"
 PACKAGE_DIR = Path(__file__).resolve().parent
-REQUIREMENTS = ("torch", "transformers", "tokenizers", "pandas", "numpy", "mlflow")
+FAMILY_FILE = "family"
+_COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
+REQUIREMENTS = {"transformer": _COMMON + ("torch", "transformers", "tokenizers"),
+                "lightgbm": _COMMON + ("lightgbm",),
+                "bg_nbd": _COMMON}
 
 
 def configure(settings: Settings) -> str:
@@ -28,15 +32,12 @@ def configure(settings: Settings) -> str:
 
 
 class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
-    """The customer model behind MLflow's generic interface: a DataFrame of customer_features
-    rows in; churn probability, expected orders and spend, value tier and the latest review's
-    sentiment out. Works with
-    `mlflow.pyfunc.load_model` and Spark UDFs."""
+    """Every model family behind MLflow's generic interface: a DataFrame of customer_features
+    rows (with the clv features) in; churn probability, expected orders and spend, value tier
+    and the latest review's sentiment out. Works with `mlflow.pyfunc.load_model` and Spark UDFs."""
 
     def load_context(self, context) -> None:
-        from ml.predictor import Predictor
-
-        self.predictor = Predictor(Path(context.artifacts["model_dir"]))
+        self.predictor = load_predictor(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return self.predictor.predict(model_input)
@@ -54,16 +55,32 @@ SIGNATURE = ModelSignature(
 )
 
 
-def log_customer_model(folder: Path) -> str:
-    """Log the saved model folder as a pyfunc with its signature, its requirements and the `ml`
+def load_predictor(folder: Path):
+    """The saved model of whichever family `folder` holds (its `family` file says which)."""
+    family = (folder / FAMILY_FILE).read_text().strip()
+    if family == "transformer":
+        from ml.predictor import Predictor
+
+        return Predictor(folder)
+    from ml.baselines import ClvModel, GbmModel
+
+    families = {model.family: model for model in (GbmModel, ClvModel)}
+    if family not in families:
+        raise ValueError(f"{folder} holds a model of family {family!r}, which this version of clm cannot load.")
+    return families[family].load(folder)
+
+
+def log_customer_model(folder: Path, family: str) -> str:
+    """Log a saved model folder as a pyfunc with its signature, its requirements and the `ml`
     package as its code, so it loads where clm is not installed (a Spark UDF, another team's
     service); return the model URI."""
+    (folder / FAMILY_FILE).write_text(family)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=CustomerModelPyfunc(),
         artifacts={"model_dir": str(folder)},
         signature=SIGNATURE,
         code_paths=[str(PACKAGE_DIR)],
-        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS],
+        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS[family]],
     )
     return info.model_uri

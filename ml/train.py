@@ -1,8 +1,7 @@
 """Fine-tune the customer model on training_examples and log everything to MLflow.
 
-`train` reads top to bottom: split by time, fit (with early stopping on a validation split and
-a time budget), calibrate on the validation split, evaluate on the holdout beside the
-baselines, log.
+`run_transformer` reads top to bottom: fit (with early stopping on a validation split and a
+time budget), calibrate on the validation split, evaluate on the holdout, log the model.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from ml import evaluate, predictor
-from ml import metrics as m
+from ml import evaluate, predictor, tiers
 from ml.batching import autocast, collate, length_buckets, tokenize, uses_bf16
 from ml.features import numeric_matrix, sentiment_labels
-from ml.model import VALUE_TIERS, CustomerModel, default_base_model, pick_device
+from ml.model import CustomerModel, default_base_model, pick_device
 from ml.tracking import log_customer_model
 
 log = logging.getLogger(__name__)
@@ -71,6 +69,9 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """One fitted candidate, logged to MLflow: what the registry needs to register and gate it."""
+
+    family: str
     run_id: str
     model_uri: str
     metrics: dict[str, float]
@@ -90,6 +91,11 @@ class Split:
     @property
     def holdout_as_of(self) -> str:
         return pd.Timestamp(self.holdout["as_of"].iloc[0]).date().isoformat()
+
+    @property
+    def tier_cuts(self) -> list[float]:
+        """The tier cut points of the actual spend every candidate is judged against."""
+        return tiers.cut_points(self.train["future_spend"].to_numpy("float64"))
 
 
 @dataclass
@@ -126,19 +132,28 @@ class Batches:
 
 
 def train(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> TrainResult:
-    device = pick_device()
+    """The transformer alone, in a run of its own (ml/candidates.py trains every family)."""
     seed_everything(config.seed)
     split = time_split(examples, config.validation_share, config.seed)
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"transformer holdout {split.holdout_as_of}") as run:
-        mlflow.log_params({**asdict(config), "device": device.type, "bf16": uses_bf16(device),
-                           "train_examples": len(split.fit), "validation_examples": len(split.validation),
-                           "holdout_examples": len(split.holdout), "holdout_as_of": split.holdout_as_of})
-        fitted = fit(split, config, device)
-        calibrate(fitted, split.validation, device, config.batch_size * 2)
-        metrics, scores = evaluate_holdout(fitted, split.holdout, device, config.batch_size * 2)
-        model_uri = log_results(fitted, split, metrics, scores)
-    return TrainResult(run.info.run_id, model_uri, metrics, split.holdout_as_of)
+    with mlflow.start_run(run_name=f"transformer holdout {split.holdout_as_of}"):
+        return run_transformer(split, config, split.tier_cuts)
+
+
+def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) -> TrainResult:
+    """Fit, calibrate, evaluate and log the transformer in the active MLflow run."""
+    device = pick_device()
+    mlflow.log_params({**asdict(config), "family": "transformer", "device": device.type, "bf16": uses_bf16(device),
+                       "train_examples": len(split.fit), "validation_examples": len(split.validation),
+                       "holdout_examples": len(split.holdout), "holdout_as_of": split.holdout_as_of})
+    fitted = fit(split, config, device)
+    calibrate(fitted, split.validation, device, config.batch_size * 2)
+    scores = predictor.predict(fitted.model, fitted.tokenizer, fitted.prep, split.holdout, device, config.batch_size * 2)
+    metrics = evaluate.log_evaluation(scores, split.holdout, truth_cuts)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = predictor.save(fitted.model.cpu(), fitted.tokenizer, fitted.prep, Path(tmp) / "model")
+        model_uri = log_customer_model(folder, "transformer")
+    return TrainResult("transformer", mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of)
 
 
 def seed_everything(seed: int) -> None:
@@ -304,22 +319,3 @@ def total_ratio(actual: pd.Series, predicted: np.ndarray) -> float:
     return float(actual.sum()) / total if total > 0 and actual.sum() > 0 else 1.0
 
 
-def evaluate_holdout(fitted: Fitted, holdout: pd.DataFrame, device: torch.device,
-                     batch_size: int) -> tuple[dict[str, float], pd.DataFrame]:
-    scores = predictor.predict(fitted.model, fitted.tokenizer, fitted.prep, holdout, device, batch_size)
-    return evaluate.holdout_metrics(scores, holdout, fitted.prep.tier_of), scores
-
-
-def log_results(fitted: Fitted, split: Split, metrics: dict[str, float], scores: pd.DataFrame) -> str:
-    """Holdout metrics, plots, the comparison with the baselines and the model; return its URI."""
-    mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-    tiers = np.asarray(VALUE_TIERS)
-    m.log_plots(split.holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy(),
-                tiers[fitted.prep.tier_of(split.holdout["future_spend"].to_numpy("float64"))],
-                scores["value_tier"].to_numpy())
-    comparison = evaluate.compare(split.train, split.holdout, fitted.prep.tier_of, {"transformer": metrics})
-    mlflow.log_table(comparison, "comparison.json")
-    mlflow.log_text(comparison.to_markdown(index=False, floatfmt=".4f"), "comparison.md")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = predictor.save(fitted.model.cpu(), fitted.tokenizer, fitted.prep, Path(tmp) / "model")
-        return log_customer_model(folder)

@@ -11,9 +11,10 @@ import yaml
 
 from ml import settings as settings_module
 from ml import transform
-from ml.features import INPUT_COLUMNS, LABEL_COLUMNS, NOT_MODEL_INPUTS
-from ml.model import VALUE_TIERS
+from ml.clv import CLV_FEATURES
+from ml.features import INPUT_COLUMNS, LABEL_COLUMNS, LOG_CLV_FEATURES, NOT_MODEL_INPUTS, PLAIN_CLV_FEATURES
 from ml.settings import PROJECT_DIR
+from ml.tiers import VALUE_TIERS
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,9 @@ def columns(manifest: dict, model: str) -> list[str]:
 def test_the_models_inputs_are_the_feature_columns_dbt_documents(dbt_unit_run):
     _, manifest, _ = dbt_unit_run
     features = columns(manifest, "customer_features")
-    assert sorted(set(INPUT_COLUMNS) | set(NOT_MODEL_INPUTS)) == sorted(features)
+    # Every input is a documented customer_features column, or a clv feature computed in ml/clv.py.
+    assert sorted(LOG_CLV_FEATURES + PLAIN_CLV_FEATURES) == sorted(CLV_FEATURES)
+    assert sorted((set(INPUT_COLUMNS) - set(CLV_FEATURES)) | set(NOT_MODEL_INPUTS)) == sorted(features)
     assert columns(manifest, "training_examples") == features + list(LABEL_COLUMNS)
     described = manifest["nodes"]["model.clm.customer_features"]["columns"]
     assert all(spec["description"] for spec in described.values())

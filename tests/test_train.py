@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ml.clv import with_clv_features
 from ml.features import model_input
 from ml.train import TrainConfig, build_model, train
 
@@ -16,8 +17,11 @@ pytestmark = pytest.mark.e2e
 
 def test_lora_training_logs_a_model_that_scores_every_task(pipeline_home, tmp_path):
     with duckdb.connect(str(pipeline_home / "warehouse.duckdb"), read_only=True) as con:
-        examples = con.execute("select * from analytics.training_examples").df()
-    config = TrainConfig(lora_rank=4, max_train_samples=96, max_length=48, batch_size=16, epochs=2)
+        # The two latest cutoffs: one to train on, the holdout.
+        examples = con.execute("select * from analytics.training_examples where as_of in "
+                               "(select distinct as_of from analytics.training_examples order by as_of desc limit 2)").df()
+    examples = with_clv_features(examples, 90)
+    config = TrainConfig(lora_rank=4, max_train_minutes=0.3, max_length=48, batch_size=16, epochs=2)
     lora_model = build_model(config, n_numeric=10, device=torch.device("cpu"))
     trainable = sum(p.numel() for p in lora_model.encoder.parameters() if p.requires_grad)
     total = sum(p.numel() for p in lora_model.encoder.parameters())

@@ -5,7 +5,6 @@
 -- re-parses only this file when the date moves, where a changed --vars re-parses the whole
 -- project on every daily run. `--vars '{as_of: ...}'` still overrides it by hand. Without
 -- either (`dbt build` by hand), it is the day after the last order that passed the contract.
--- depends_on: {{ ref('stg_shop__orders') }}
 {% set as_of = var('as_of', none) or env_var('CLM_AS_OF', '') %}
 with scoring_date as (
     {% if as_of %}
@@ -13,6 +12,21 @@ with scoring_date as (
     {% else %}
     select cast(max(ordered_at) as date) + 1 as as_of from {{ ref('stg_shop__orders') }}
     {% endif %}
+),
+
+first_order as (
+    select cast(min(ordered_at) as date) as first_order_date from {{ ref('stg_shop__orders') }}
+),
+
+training_cutoffs as (
+    select
+        cast(
+            scoring_date.as_of
+            - to_days(cast({{ var('horizon_days') }} + i * {{ var('cutoff_step_days') }} as integer))
+            as date
+        ) as as_of,
+        i
+    from scoring_date, range(0, {{ var('training_cutoffs') or var('max_training_cutoffs') }}) as cutoffs(i)
 )
 
 select
@@ -22,11 +36,13 @@ from scoring_date
 
 union all
 
+-- Stacked cutoffs, newest first: a fixed number (var training_cutoffs), or by default every
+-- cutoff after the shop's first order, up to max_training_cutoffs (and at least two: the
+-- newest is the holdout).
 select
-    cast(
-        scoring_date.as_of
-        - to_days(cast({{ var('horizon_days') }} + i * {{ var('cutoff_step_days') }} as integer))
-        as date
-    ) as as_of,
+    training_cutoffs.as_of,
     'training' as purpose
-from scoring_date, range(0, {{ var('training_cutoffs') }}) as cutoffs(i)
+from training_cutoffs, first_order
+{% if not var('training_cutoffs') %}
+where training_cutoffs.as_of > first_order.first_order_date or training_cutoffs.i < 2
+{% endif %}

@@ -39,7 +39,8 @@ select
     scored.expected_orders,
     scored.expected_spend,
     scored.model_name,
-    scored.model_version
+    scored.model_version,
+    scored.model_family
 from features
 left join buyers on buyers.customer_id = features.customer_id
 left join {{ ref('rfm_segments') }} as rules
