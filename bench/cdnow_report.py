@@ -1,9 +1,10 @@
-"""CDNOW: the champion's expected orders against what happened, and against BG/NBD.
+"""CDNOW: every model family's forecasts as of a date against what happened next.
 
 Run after `clm ingest cdnow` and `clm run --as-of 1997-10-01` (same CLM_HOME). For every
-customer scored as of the date, compares the champion's expected orders in the next H days
-with the actual orders in [as_of, as_of + H) and with BG/NBD fitted on the same history
-before as_of. Prints correlation, MAE and the aggregate forecast error side by side.
+customer scored as of the date it compares, over the next H days, the expected orders with
+the actual orders in [as_of, as_of + H) and the churn probability with whether the customer
+ordered at all. Rows: the published scores (the champion), then the latest registered version
+of each family (`@transformer`, `@lightgbm`, `@bg_nbd`) scored on the same customers.
 
     python bench/cdnow_report.py --as-of 1997-10-01
 """
@@ -13,12 +14,17 @@ from __future__ import annotations
 import argparse
 from datetime import date, timedelta
 
+import mlflow
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from ml import settings as settings_module
-from ml import warehouse
-from ml.baselines import bgnbd_scores
+from ml import tracking, warehouse
+from ml.clv import with_clv_features
+from ml.features import model_input
+
+FAMILIES = ("transformer", "lightgbm", "bg_nbd")
 
 
 def main() -> None:
@@ -26,36 +32,43 @@ def main() -> None:
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(1997, 10, 1))
     args = parser.parse_args()
     settings = settings_module.load()
+    tracking.configure(settings)
     horizon = settings.horizon_days
-    scores = warehouse.read_frame(
-        settings.warehouse,
-        "select s.*, f.* exclude (customer_id, as_of) from analytics.customer_scores s "
-        "join analytics.customer_features f using (customer_id, as_of) where s.as_of = ?", [args.as_of])
+    features = warehouse.read_frame(settings.warehouse, "select * from analytics.customer_features where as_of = ?",
+                                    [args.as_of])
+    published = warehouse.read_frame(settings.warehouse, "select * from analytics.customer_scores where as_of = ?",
+                                     [args.as_of])
     actual = warehouse.read_frame(
         settings.warehouse,
         "select cast(customer_id as varchar) as customer_id, count(*) as actual_orders "
         f"from read_parquet('{settings.raw_dir / 'orders.parquet'}') "
         "where cast(ordered_at as timestamp) >= ? and cast(ordered_at as timestamp) < ? group by 1",
         [args.as_of, args.as_of + timedelta(days=horizon)])
-    frame = scores.merge(actual, on="customer_id", how="left").fillna({"actual_orders": 0})
+    frame = with_clv_features(features, horizon).merge(actual, on="customer_id", how="left").fillna({"actual_orders": 0})
     truth = frame["actual_orders"].to_numpy("float64")
-    candidates = {
-        f"champion ({frame['model_name'].iloc[0]} v{frame['model_version'].iloc[0]})": frame["expected_orders"].to_numpy(),
-        "BG/NBD (pymc-marketing MAP, history before as_of)": bgnbd_scores(frame, horizon)["expected_orders"].to_numpy(),
-    }
+
+    champion = frame[["customer_id"]].merge(published, on="customer_id", how="left")
+    forecasts = {f"champion: {champion['model_family'].iloc[0]} v{champion['model_version'].iloc[0]} (published)": champion}
+    inputs = model_input(frame)
+    for family in FAMILIES:
+        version = mlflow.MlflowClient().get_model_version_by_alias(settings.model_name, family).version
+        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{family}")
+        forecasts[f"{family} v{version}"] = model.predict(inputs)
+
     rows = []
-    for name, predicted in candidates.items():
+    for name, scores in forecasts.items():
+        predicted = scores["expected_orders"].to_numpy("float64")
         rows.append({
             "model": name,
-            "pearson r": np.corrcoef(predicted, truth)[0, 1],
-            "MAE (orders)": np.abs(predicted - truth).mean(),
+            "orders pearson r": np.corrcoef(predicted, truth)[0, 1],
+            "orders MAE": np.abs(predicted - truth).mean(),
             "forecast total": predicted.sum(),
             "aggregate error": (predicted.sum() - truth.sum()) / truth.sum(),
+            "churn ROC-AUC": roc_auc_score(truth == 0, scores["churn_probability"].to_numpy("float64")),
         })
-    table = pd.DataFrame(rows)
     print(f"CDNOW, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, "
           f"{int(truth.sum()):,} actual orders")
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ class TrainResult:
 @dataclass
 class Split:
     """The time-based split: baselines learn from every row of `train`; the transformer fits on
-    `fit` and stops early on `validation` (a random share of `train`); all are judged on `holdout`."""
+    `fit` and stops early on `validation` (the newest training cutoff); all are judged on
+    `holdout` (the newest cutoff)."""
 
     train: pd.DataFrame
     fit: pd.DataFrame
@@ -164,7 +165,12 @@ def seed_everything(seed: int) -> None:
 
 
 def time_split(examples: pd.DataFrame, validation_share: float = 0.2, seed: int = 42) -> Split:
-    """Train on the earlier cutoffs, hold out the latest: the model is judged on the future."""
+    """Train on the earlier cutoffs, hold out the latest: the model is judged on the future.
+
+    The transformer's validation split (early stopping, calibration) is the newest training
+    cutoff, so it too is a step into the future of what the model fits on; with a single
+    training cutoff it is a random `validation_share` of its rows.
+    """
     cutoffs = sorted(examples["as_of"].unique())
     if len(cutoffs) < 2:
         raise ValueError(
@@ -175,9 +181,13 @@ def time_split(examples: pd.DataFrame, validation_share: float = 0.2, seed: int 
     train_set = examples[~is_holdout].reset_index(drop=True)
     if train_set["churned"].nunique() < 2:
         raise ValueError("Every training example has the same churn label; there is nothing to learn yet.")
-    validation = train_set.sample(frac=validation_share, random_state=seed)
-    return Split(train=train_set, fit=train_set.drop(validation.index).reset_index(drop=True),
-                 validation=validation.reset_index(drop=True), holdout=examples[is_holdout].reset_index(drop=True))
+    if len(cutoffs) > 2:
+        is_validation = (train_set["as_of"] == cutoffs[-2]).to_numpy()
+    else:
+        is_validation = train_set.index.isin(train_set.sample(frac=validation_share, random_state=seed).index)
+    return Split(train=train_set, fit=train_set[~is_validation].reset_index(drop=True),
+                 validation=train_set[is_validation].reset_index(drop=True),
+                 holdout=examples[is_holdout].reset_index(drop=True))
 
 
 def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
@@ -304,6 +314,12 @@ def calibrate(fitted: Fitted, validation: pd.DataFrame, device: torch.device, ba
                                            np.exp(np.clip(raw[:, 2], -20, 20)))
 
 
+def total_ratio(actual: pd.Series, predicted: np.ndarray) -> float:
+    """actual total / predicted total, or 1 when either is empty."""
+    total = float(predicted.sum())
+    return float(actual.sum()) / total if total > 0 and actual.sum() > 0 else 1.0
+
+
 def fit_platt(logits: np.ndarray, churned: np.ndarray) -> tuple[float, float]:
     if len(np.unique(churned)) < 2:
         return (1.0, 0.0)
@@ -311,11 +327,5 @@ def fit_platt(logits: np.ndarray, churned: np.ndarray) -> tuple[float, float]:
 
     platt = LogisticRegression(C=100.0).fit(logits.reshape(-1, 1), churned)
     return (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-
-
-def total_ratio(actual: pd.Series, predicted: np.ndarray) -> float:
-    """actual total / predicted total, or 1 when either is empty."""
-    total = float(predicted.sum())
-    return float(actual.sum()) / total if total > 0 and actual.sum() > 0 else 1.0
 
 

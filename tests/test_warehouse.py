@@ -56,7 +56,8 @@ def append_after(source, target, cutoff: pd.Timestamp) -> None:
 def test_features_as_of_t_ignore_everything_from_t_on(home, tiny_shop, tmp_path):
     build(home, tiny_shop)
     features, examples = table(home, "customer_features"), table(home, "training_examples")
-    assert len(features) > 0 and examples["as_of"].nunique() == 3
+    # Monthly cutoffs over the shop's history (from 2024-01), at most max_training_cutoffs (12).
+    assert len(features) > 0 and examples["as_of"].nunique() == 12
 
     changed = tmp_path / "changed"
     append_after(tiny_shop, changed, pd.Timestamp(AS_OF))
@@ -79,7 +80,7 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
     events["session_id"] = events["session_id"].astype("string").fillna("one per day")
     kept = orders[orders["status"] != "cancelled"].sort_values(["ordered_at", "order_id"])
     kept = kept.assign(gap=kept.groupby("customer_id")["ordered_at"].diff().dt.total_seconds() / 86400)
-    assert features["as_of"].nunique() == 4 and len(events) > 1000 and kept["gap"].notna().sum() > 100
+    assert features["as_of"].nunique() == 13 and len(events) > 1000 and kept["gap"].notna().sum() > 100
 
     for as_of, rows in features.groupby("as_of"):
         as_of = pd.Timestamp(as_of)
@@ -258,3 +259,6 @@ def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
     assert features["mean_rating"].isna().all() and features["top_category"].isna().all()
     examples = table(home, "training_examples")
     assert 0.3 < examples["churned"].mean() < 0.9
+    # Monthly cutoffs through the 39 weeks of history before the date (first order 1997-01-01).
+    cutoffs = sorted(str(d.date()) for d in examples["as_of"].unique())
+    assert cutoffs == ["1997-01-04", "1997-02-03", "1997-03-05", "1997-04-04", "1997-05-04", "1997-06-03", "1997-07-03"]
