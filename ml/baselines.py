@@ -15,14 +15,14 @@ features (they have no text model).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ml import tiers
-from ml.features import numeric_matrix
+from ml.features import NUMERIC_FEATURES, numeric_matrix
 
 OUTPUT_COLUMNS = ("churn_probability", "expected_orders", "expected_spend", "value_tier", "review_sentiment")
 LIGHTGBM_PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
@@ -47,6 +47,8 @@ class GbmModel:
     orders: object
     spend: object
     tier_cuts: list[float]
+    # The numeric features the boosters were trained on, in order.
+    features: list[str] = field(default_factory=lambda: list(NUMERIC_FEATURES))
 
     family = "lightgbm"
 
@@ -64,14 +66,14 @@ class GbmModel:
         )
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        x = numeric_matrix(frame)
+        x = numeric_matrix(frame, self.features)
         return scores_frame(frame, self.churn.predict(x), self.orders.predict(x), self.spend.predict(x), self.tier_cuts)
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("churn", "orders", "spend"):
             getattr(self, name).save_model(str(folder / f"{name}.txt"))
-        (folder / "tiers.json").write_text(json.dumps(self.tier_cuts))
+        (folder / "schema.json").write_text(json.dumps({"tier_cuts": self.tier_cuts, "features": self.features}))
         return folder
 
     @classmethod
@@ -79,7 +81,7 @@ class GbmModel:
         import lightgbm as lgb
 
         boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in ("churn", "orders", "spend")}
-        return cls(**boosters, tier_cuts=json.loads((folder / "tiers.json").read_text()))
+        return cls(**boosters, **json.loads((folder / "schema.json").read_text()))
 
 
 @dataclass

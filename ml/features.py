@@ -10,6 +10,8 @@ prepared differently from the ones it learned on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -32,6 +34,8 @@ PLAIN_FEATURES = (
 LOG_CLV_FEATURES = ("bgnbd_expected_orders", "gg_expected_order_value")
 PLAIN_CLV_FEATURES = ("bgnbd_p_alive",)
 NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES + LOG_CLV_FEATURES + PLAIN_CLV_FEATURES
+# What models saved before the clv features existed were trained on.
+NUMERIC_FEATURES_V1 = LOG_FEATURES + PLAIN_FEATURES
 TEXT_COLUMNS = ("top_category", "last_review_text")
 INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
 # customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
@@ -50,16 +54,17 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """Numeric features, log-scaled where heavy-tailed, with a was-missing flag per column.
+def numeric_matrix(frame: pd.DataFrame, names: Sequence[str] = NUMERIC_FEATURES) -> np.ndarray:
+    """Numeric features `names` (a saved model passes the ones it was trained on), log-scaled
+    where heavy-tailed, with a was-missing flag per column.
 
     Missing values are meaningful here (no orders, no reviews), so they become 0 plus a flag
     rather than an imputed guess.
     """
-    values = frame[list(NUMERIC_FEATURES)].astype("float64").to_numpy()
+    values = frame[list(names)].astype("float64").to_numpy()
     missing = np.isnan(values)
     values = np.where(missing, 0.0, values)
-    log_idx = [NUMERIC_FEATURES.index(name) for name in LOG_FEATURES + LOG_CLV_FEATURES]
+    log_idx = [i for i, name in enumerate(names) if name in LOG_FEATURES + LOG_CLV_FEATURES]
     values[:, log_idx] = np.sign(values[:, log_idx]) * np.log1p(np.abs(values[:, log_idx]))
     return np.concatenate([values, missing.astype("float64")], axis=1).astype("float32")
 

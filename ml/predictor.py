@@ -18,7 +18,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from ml import tiers
 from ml.batching import autocast, collate, length_buckets, tokenize
-from ml.features import numeric_matrix
+from ml.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, numeric_matrix
 from ml.model import SENTIMENTS, CustomerModel, pick_device
 from ml.tiers import VALUE_TIERS
 
@@ -38,13 +38,19 @@ class Preprocess:
     # Fitted on the validation split too: totals of expected orders and spend match the actual.
     orders_factor: float = 1.0
     spend_factor: float = 1.0
+    # The numeric features the model was trained on, in order (None: saved before this was kept).
+    numeric_features: list[str] | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.numeric_features or list(NUMERIC_FEATURES_V1)
 
     @classmethod
     def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> Preprocess:
         std = numeric.std(axis=0)
         thresholds = tiers.cut_points(future_spend)
         return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden,
-                   float(max(future_spend.mean(), 1e-6)), thresholds)
+                   float(max(future_spend.mean(), 1e-6)), thresholds, numeric_features=list(NUMERIC_FEATURES))
 
     def standardise(self, numeric: np.ndarray) -> np.ndarray:
         return ((numeric - np.asarray(self.numeric_mean)) / np.asarray(self.numeric_std)).astype("float32")
@@ -61,7 +67,7 @@ def raw_outputs(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, prepro
     spend, tier logits, sentiment logits."""
     model.eval()
     token_ids = tokenize(tokenizer, frame, preprocess.max_length)
-    numeric = preprocess.standardise(numeric_matrix(frame))
+    numeric = preprocess.standardise(numeric_matrix(frame, preprocess.feature_names))
     raw = np.empty((len(frame), 3 + len(VALUE_TIERS) + len(SENTIMENTS)), dtype="float32")
     for rows in length_buckets([len(t) for t in token_ids], batch_size):
         with autocast(device):

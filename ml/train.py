@@ -121,7 +121,7 @@ class Batches:
         spend = frame["future_spend"].to_numpy("float64")
         return cls(
             token_ids=tokenize(tokenizer, frame, prep.max_length),
-            numeric=prep.standardise(numeric_matrix(frame)),
+            numeric=prep.standardise(numeric_matrix(frame, prep.feature_names)),
             targets={
                 "churned": torch.tensor(frame["churned"].to_numpy("float32")),
                 "orders": torch.tensor(frame["future_orders"].to_numpy("float32")),

@@ -49,3 +49,15 @@ def test_model_input_types_every_column_as_the_signature_says():
     frame = model_input(customers().astype({"frequency": "int64"}))
     assert frame["customer_id"].tolist() == ["7", "8"]
     assert all(frame[name].dtype == "float64" for name in NUMERIC_FEATURES)
+
+
+def test_a_model_reads_the_features_it_was_trained_on():
+    from ml.features import NUMERIC_FEATURES_V1
+    from ml.predictor import Preprocess
+
+    frame = customers().assign(bgnbd_p_alive=0.5, bgnbd_expected_orders=1.0, gg_expected_order_value=30.0)
+    legacy = Preprocess([0.0] * 2 * len(NUMERIC_FEATURES_V1), [1.0] * 2 * len(NUMERIC_FEATURES_V1), 64, 128, 1.0, [1, 2])
+    assert numeric_matrix(frame, legacy.feature_names).shape == (2, 2 * len(NUMERIC_FEATURES_V1))
+    current = Preprocess.fit(numeric_matrix(frame), np.array([1.0, 2.0]), 64, 128)
+    assert current.feature_names == list(NUMERIC_FEATURES)
+    assert numeric_matrix(frame, current.feature_names).shape[1] == len(current.numeric_mean)
