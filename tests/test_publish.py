@@ -36,7 +36,7 @@ def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
     features = warehouse.read_table(settings.warehouse, "customer_features")
     scores = features[["customer_id", "as_of"]].assign(
         churn_probability=0.3, expected_orders=1.2, expected_spend=80.0, value_tier="medium",
-        review_sentiment=None, horizon_days=90, model_name="clm-customer-model", model_version=2,
+        review_sentiment=None, horizon_days=90, model_name="clm-customer-model", model_version=2, model_family="lightgbm",
         scored_at=pd.Timestamp("2025-10-01 06:00"), **extra_columns)
     warehouse.stage_scores(settings.warehouse, scores, as_of)
     return scores
@@ -69,6 +69,8 @@ def test_an_old_warehouse_keeps_its_history_and_gains_a_new_score_column(home):
     assert len(scores) == len(staged) + 2
     assert scores.loc[scores["as_of"].dt.date == EARLIER, "customer_id"].tolist() == ["c1", "c2"]
     assert scores.loc[scores["as_of"].dt.date == EARLIER, "risk_band"].isna().all()
+    # Scored before clm had model families: every model then was a transformer.
+    assert (scores.loc[scores["as_of"].dt.date == EARLIER, "model_family"] == "transformer").all()
     assert (scores.loc[scores["as_of"].dt.date == AS_OF, "risk_band"] == "medium").all()
     published = set(transform.published_models(home))
     assert {"customer_features", "customer_scores", "customer_segments", "quarantine_orders"} <= published
