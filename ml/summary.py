@@ -42,8 +42,9 @@ def summary(settings: Settings) -> str:
         tags = MlflowClient().get_model_version(settings.model_name, version).tags
         metrics = ", ".join(f"{k.removeprefix('holdout_')} {float(v):.3f}" for k, v in sorted(tags.items())
                             if k.startswith("holdout_") and k != "holdout_as_of")
-        lines.append(f"  champion: {settings.model_name} version {version} "
+        lines.append(f"  champion: {settings.model_name} version {version}, {tags.get('family', 'transformer')} "
                      f"(holdout as of {tags.get('holdout_as_of')}: {metrics})")
+        lines.append(f"  why: {tags.get('gate_reason', 'promoted by hand')}")
     lines += [
         "",
         "next:",
