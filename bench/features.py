@@ -179,7 +179,8 @@ def run_size(events: int, work: Path, repeats: int) -> dict:
     home = work / f"home_{events}"
     source = work / f"shop_{events}"
     write_shop(source, events)
-    env = {**os.environ, "CLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    # The hand query computes the scoring date and three cutoffs: dbt is held to the same.
+    env = {**os.environ, "CLM_HOME": str(home), "HF_HUB_OFFLINE": "1", "CLM_TRAINING_CUTOFFS": str(len(CUTOFFS) - 1)}
     clm = str(Path(sys.executable).with_name("clm"))
     subprocess.run([clm, "ingest", "folder", str(source)], env=env, check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(source)

@@ -25,6 +25,8 @@ class Settings:
     airflow_home: Path
     model_name: str
     horizon_days: int
+    # Training cutoffs to stack; None: every monthly cutoff of the shop's history, at most 12.
+    training_cutoffs: int | None
     train_config: Path | None
     max_quarantine_share: float
     promotion_margin: float
@@ -56,6 +58,7 @@ class Settings:
             "CLM_ARTIFACT_ROOT": str(self.artifact_root),
             "CLM_MODEL_NAME": self.model_name,
             "CLM_HORIZON_DAYS": str(self.horizon_days),
+            "CLM_TRAINING_CUTOFFS": str(self.training_cutoffs or ""),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
             "CLM_MAX_QUARANTINE_SHARE": str(self.max_quarantine_share),
             "CLM_PROMOTION_MARGIN": str(self.promotion_margin),
@@ -83,6 +86,7 @@ def load() -> Settings:
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
+        training_cutoffs=int(os.environ["CLM_TRAINING_CUTOFFS"]) if os.environ.get("CLM_TRAINING_CUTOFFS") else None,
         max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),
         promotion_margin=float(os.environ.get("CLM_PROMOTION_MARGIN", "0.0")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,

@@ -36,7 +36,8 @@ def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.Comp
     project = str(settings.dbt_project_dir)
     command = [
         str(Path(sys.executable).with_name("dbt")), *args,
-        "--vars", json.dumps({"horizon_days": settings.horizon_days}),
+        "--vars", json.dumps({"horizon_days": settings.horizon_days,
+                              **({"training_cutoffs": settings.training_cutoffs} if settings.training_cutoffs else {})}),
         "--project-dir", project, "--profiles-dir", project,
         "--target-path", str(target_path(settings)),
         "--log-path", str(settings.home / "dbt" / "logs"),
