@@ -14,14 +14,13 @@ from sklearn.metrics import f1_score
 from ml import metrics as m
 from ml import tiers
 from ml.features import sentiment_labels
-from ml.tiers import VALUE_TIERS
 
 
-def holdout_metrics(scores: pd.DataFrame, holdout: pd.DataFrame, tier_of) -> dict[str, float]:
-    """`tier_of` maps next-H-day spend to a tier index, so true and predicted tiers share cut points."""
+def holdout_metrics(scores: pd.DataFrame, holdout: pd.DataFrame, truth_cuts: list[float]) -> dict[str, float]:
+    """`truth_cuts` cut the actual spend into tiers, the same for every candidate of a split."""
     churned = holdout["churned"].astype(int).to_numpy()
     spend = holdout["future_spend"].to_numpy("float64")
-    actual_tiers = np.asarray(VALUE_TIERS)[tier_of(spend)]
+    actual_tiers = tiers.tier_names(truth_cuts, spend)
     return {
         **m.churn_metrics(churned, scores["churn_probability"].to_numpy()),
         **m.value_metrics(spend, scores["expected_spend"].to_numpy()),
@@ -47,7 +46,7 @@ def log_evaluation(scores: pd.DataFrame, holdout: pd.DataFrame, truth_cuts: list
     """The candidate's holdout metrics and plots, logged to the active MLflow run; returned."""
     import mlflow
 
-    metrics = holdout_metrics(scores, holdout, lambda spend: tiers.tier_index(truth_cuts, spend))
+    metrics = holdout_metrics(scores, holdout, truth_cuts)
     mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
     m.log_plots(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy(),
                 tiers.tier_names(truth_cuts, holdout["future_spend"].to_numpy("float64")), scores["value_tier"].to_numpy())

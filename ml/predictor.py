@@ -127,5 +127,9 @@ class Predictor:
             raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
         self.model.to(self.device).eval()
 
+    @classmethod
+    def load(cls, folder: Path) -> Predictor:
+        return cls(folder)
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         return predict(self.model, self.tokenizer, self.preprocess, frame, self.device, self.batch_size)

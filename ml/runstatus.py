@@ -77,7 +77,6 @@ def step(task: str, what_to_do: str) -> Callable[[Callable[..., T]], Callable[..
                 raise
             _write(settings, StepStatus(task, as_of.isoformat(), SUCCESS, started, _now()))
             return result
-        wrapper.task_id = task
         return wrapper
     return decorate
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -55,19 +56,18 @@ SIGNATURE = ModelSignature(
 )
 
 
+# Each family's saved-model class, imported only when loaded: scoring LightGBM needs no torch.
+FAMILIES = {"transformer": ("ml.predictor", "Predictor"), "lightgbm": ("ml.baselines", "GbmModel"),
+            "bg_nbd": ("ml.baselines", "ClvModel")}
+
+
 def load_predictor(folder: Path):
     """The saved model of whichever family `folder` holds (its `family` file says which)."""
     family = (folder / FAMILY_FILE).read_text().strip()
-    if family == "transformer":
-        from ml.predictor import Predictor
-
-        return Predictor(folder)
-    from ml.baselines import ClvModel, GbmModel
-
-    families = {model.family: model for model in (GbmModel, ClvModel)}
-    if family not in families:
+    if family not in FAMILIES:
         raise ValueError(f"{folder} holds a model of family {family!r}, which this version of clm cannot load.")
-    return families[family].load(folder)
+    module, name = FAMILIES[family]
+    return getattr(importlib.import_module(module), name).load(folder)
 
 
 def log_customer_model(folder: Path, family: str) -> str:

@@ -84,7 +84,8 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
     if completed.returncode != 0 or failures:
-        details = [describe_failure(r, settings) for r in failures]
+        nodes = _manifest_nodes(settings)
+        details = [describe_failure(r, nodes, settings) for r in failures]
         if not details:
             details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
         raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
@@ -93,12 +94,12 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
 
 
-def describe_failure(result: dict, settings: Settings) -> str:
+def describe_failure(result: dict, nodes: dict, settings: Settings) -> str:
     """One line per failed model or test: which table and column broke which rule, how many
     rows, and for tests on published tables a few of those rows (their failing query is kept
     as a view, `store_failures_as: view`)."""
     message = (result.get("message") or "").strip()
-    node = _manifest_nodes(settings).get(result["unique_id"], {})
+    node = nodes.get(result["unique_id"], {})
     if node.get("resource_type") != "test":
         return f"{result['unique_id']}: {result['status']} - {message}"
     metadata = node.get("test_metadata") or {}
