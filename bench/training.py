@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from ml import predictor, transform, warehouse
+from ml import pipeline, predictor, transform
 from ml import settings as settings_module
 from ml.batching import autocast, collate, length_buckets
 from ml.features import numeric_matrix
@@ -40,7 +40,7 @@ def training_examples(customers: int, work: Path) -> pd.DataFrame:
     write_shop(generate_shop(ShopConfig(customers=customers, seed=1)), work / "shop")
     ingest_folder(work / "shop", settings.raw_dir)
     transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 1), settings)
-    return warehouse.read_frame(settings.warehouse, "select * from build.training_examples")
+    return pipeline.training_examples(settings)
 
 
 def main() -> None:
