@@ -9,9 +9,12 @@ registry's champion and publishes the results for analysts, all in one transacti
 | --- | --- | --- |
 | `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
+| `train_sentiment` | fine-tunes the review sentiment classifier on the stars of reviews before as_of - H (skipped with too few reviews) | see the MLflow run |
+| `score_reviews` | scores every new review text with `models:/clm-review-sentiment@champion` | |
 | `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | the error names the failing model or test and example rows |
 | `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the error counts rows per rule; see `build.quarantine_<table>` |
 | `validate_features` | GX suites on `customer_features` and `training_examples` | the error names the column, rule and example rows |
+| `evaluate_sentiment` | macro-F1 of the classifier and of the lexicon on the reviews since its cutoff, logged to its run | |
 | `train` | trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, the transformer) on the same time-based split, logs each to MLflow | see the MLflow run |
 | `register` | registers every candidate; the gate promotes the best to champion | see the versions' `gate_reason` tags in MLflow |
 | `score` | scores all customers with `models:/<name>@champion` | |
@@ -80,6 +83,18 @@ def clm_pipeline():
 
         return pipeline.validate_raw(_as_of(), _settings())
 
+    @task(retries=1, execution_timeout=timedelta(hours=1))
+    def train_sentiment() -> dict:
+        from ml import pipeline
+
+        return pipeline.train_sentiment(_as_of(), _settings())
+
+    @task(retries=1, execution_timeout=timedelta(hours=1))
+    def score_reviews() -> dict:
+        from ml import pipeline
+
+        return pipeline.score_reviews(_as_of(), _settings())
+
     @task(execution_timeout=timedelta(hours=2))
     def build_features() -> list:
         from ml import pipeline
@@ -97,6 +112,12 @@ def clm_pipeline():
         from ml import pipeline
 
         return pipeline.validate_features(_as_of(), _settings())
+
+    @task(retries=1, execution_timeout=timedelta(minutes=10))
+    def evaluate_sentiment() -> dict:
+        from ml import pipeline
+
+        return pipeline.evaluate_sentiment(_as_of(), _settings())
 
     @task(retries=1, execution_timeout=timedelta(hours=4))
     def train() -> list:
@@ -137,7 +158,8 @@ def clm_pipeline():
     # Only the candidates' URIs and metrics travel between tasks as data; everything else
     # is in the warehouse or the registry, so the other steps are ordered with chain().
     trained = train()
-    chain(check_raw(), validate_raw(), build_features(), check_quarantine(), validate_features(), trained)
+    chain(check_raw(), validate_raw(), train_sentiment(), score_reviews(), build_features(), check_quarantine(),
+          validate_features(), evaluate_sentiment(), trained)
     chain(register(trained), score(), build_marts(), validate_marts(), publish())
 
 

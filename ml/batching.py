@@ -50,16 +50,18 @@ def length_buckets(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(token_ids: list[list[int]], rows: np.ndarray, numeric: np.ndarray, pad_id: int,
-            device: torch.device) -> dict[str, torch.Tensor]:
+def pad(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """The rows' token ids padded to the longest of them, with the attention mask."""
     width = max(len(token_ids[i]) for i in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, i in enumerate(rows):
         ids[j, : len(token_ids[i])] = torch.tensor(token_ids[i])
         mask[j, : len(token_ids[i])] = 1
-    return {
-        "input_ids": ids.to(device, non_blocking=True),
-        "attention_mask": mask.to(device, non_blocking=True),
-        "numeric": torch.from_numpy(numeric[rows]).to(device, non_blocking=True),
-    }
+    return {"input_ids": ids.to(device, non_blocking=True), "attention_mask": mask.to(device, non_blocking=True)}
+
+
+def collate(token_ids: list[list[int]], rows: np.ndarray, numeric: np.ndarray, pad_id: int,
+            device: torch.device) -> dict[str, torch.Tensor]:
+    return {**pad(token_ids, rows, pad_id, device),
+            "numeric": torch.from_numpy(numeric[rows]).to(device, non_blocking=True)}

@@ -69,11 +69,15 @@ def numeric_matrix(frame: pd.DataFrame, names: Sequence[str] = NUMERIC_FEATURES)
     return np.concatenate([values, missing.astype("float64")], axis=1).astype("float32")
 
 
+def star_sentiment(rating: np.ndarray) -> np.ndarray:
+    """The sentiment a star rating states: 0 negative (1-2 stars), 1 neutral (3), 2 positive (4-5)."""
+    return np.where(rating <= 2, 0, np.where(rating < 4, 1, 2))
+
+
 def sentiment_labels(frame: pd.DataFrame) -> np.ndarray:
-    """0 negative (1-2 stars), 1 neutral (3), 2 positive (4-5) for the latest review; -100 (ignored) without one."""
+    """The star sentiment of the latest review; -100 (ignored) without one."""
     rating = frame["last_review_rating"].to_numpy("float64")
-    labels = np.where(rating <= 2, 0, np.where(rating < 4, 1, 2))
-    return np.where(np.isnan(rating) | frame["last_review_text"].isna().to_numpy(), -100, labels)
+    return np.where(np.isnan(rating) | frame["last_review_text"].isna().to_numpy(), -100, star_sentiment(rating))
 
 
 def render_text(frame: pd.DataFrame) -> list[str]:

@@ -41,6 +41,12 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the token embeddings, padding left out: how MiniLM was trained to embed."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 @dataclass
 class Outputs:
     churn_logit: torch.Tensor
@@ -64,9 +70,8 @@ class CustomerModel(nn.Module):
         self.sentiment_head = nn.Linear(hidden, len(SENTIMENTS))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor) -> Outputs:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,
+                           attention_mask)
         shared = self.trunk(torch.cat([pooled, self.numeric(numeric.to(pooled.dtype))], dim=-1))
         return Outputs(
             churn_logit=self.churn_head(shared).squeeze(-1),
@@ -79,3 +84,16 @@ class CustomerModel(nn.Module):
     def heads_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything but the encoder, which is saved in Hugging Face format beside it."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+
+class ReviewClassifier(nn.Module):
+    """The encoder and one linear head: logits of negative / neutral / positive for a review's text."""
+
+    def __init__(self, encoder_path: str):
+        super().__init__()
+        self.encoder = AutoModel.from_pretrained(encoder_path)
+        self.head = nn.Linear(self.encoder.config.hidden_size, len(SENTIMENTS))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(mean_pool(hidden, attention_mask))

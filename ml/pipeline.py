@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from ml import registry, tracking, transform, warehouse
+from ml import registry, sentiment, tracking, transform, warehouse
 from ml.candidates import train_candidates
 from ml.clv import with_clv_features
 from ml.contract import RAW_TABLES
@@ -62,6 +62,27 @@ def validate_raw(as_of: date, settings: Settings) -> dict:
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
+@step("train_sentiment", "See the review sentiment run in the MLflow UI (experiment clm); options: CLM_TRAIN_CONFIG.")
+def train_sentiment(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
+    """Fine-tune the review sentiment classifier on the stars of reviews written before
+    as_of - H; the reviews since then judge it."""
+    experiment = tracking.configure(settings)
+    reviews = warehouse.raw_reviews(settings.raw_dir, as_of)
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=settings.horizon_days)
+    return sentiment.train(reviews, cutoff, config or TrainConfig.from_json(settings.train_config, pick_device()),
+                           experiment, settings.sentiment_model_name)
+
+
+@step("score_reviews", "Promote another version of the review sentiment model in MLflow, or delete its champion alias "
+                       "to fall back to the lexicon.")
+def score_reviews(as_of: date, settings: Settings) -> dict:
+    """Score every review text the sentiment champion has not scored yet, for the feature build."""
+    tracking.configure(settings)
+    texts = warehouse.raw_reviews(settings.raw_dir, as_of)["review_text"]
+    with warehouse.connect(settings.warehouse) as con:
+        return sentiment.score(texts, con, settings.sentiment_model_name)
+
+
 @step("build_features", "The message names the dbt model or test and example rows; fix the input or the model.")
 def build_features(as_of: date, settings: Settings) -> list[str]:
     return transform.build(transform.FEATURE_SELECTOR, as_of, settings)
@@ -95,6 +116,15 @@ def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int
 def validate_features(as_of: date, settings: Settings) -> dict:
     frames = {name: warehouse.read_table(settings.warehouse, name) for name in ("customer_features", "training_examples")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
+
+
+@step("evaluate_sentiment", "Compare the two in the published review_sentiment table (sentiment_label, lexicon_label).")
+def evaluate_sentiment(as_of: date, settings: Settings) -> dict:
+    """Macro-F1 of the classifier and of the lexicon against the stars, on the reviews written
+    since the classifier's cutoff, logged to the classifier's MLflow run and version."""
+    tracking.configure(settings)
+    reviews = warehouse.read_table(settings.warehouse, "review_sentiment")
+    return sentiment.compare_with_lexicon(reviews, settings.sentiment_model_name)
 
 
 @step("train", "See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.")

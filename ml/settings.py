@@ -13,6 +13,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(os.environ.get("CLM_PROJECT_DIR", Path(__file__).resolve().parent.parent))
 DEFAULT_MODEL_NAME = "clm-customer-model"
+DEFAULT_SENTIMENT_MODEL_NAME = "clm-review-sentiment"
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Settings:
     artifact_root: Path
     airflow_home: Path
     model_name: str
+    sentiment_model_name: str
     horizon_days: int
     # Training cutoffs to stack; None: every monthly cutoff of the shop's history, at most 12.
     training_cutoffs: int | None
@@ -57,6 +59,7 @@ class Settings:
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "CLM_ARTIFACT_ROOT": str(self.artifact_root),
             "CLM_MODEL_NAME": self.model_name,
+            "CLM_SENTIMENT_MODEL_NAME": self.sentiment_model_name,
             "CLM_HORIZON_DAYS": str(self.horizon_days),
             "CLM_TRAINING_CUTOFFS": str(self.training_cutoffs or ""),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
@@ -85,6 +88,7 @@ def load() -> Settings:
         artifact_root=Path(os.environ.get("CLM_ARTIFACT_ROOT", home / "mlartifacts")),
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
+        sentiment_model_name=os.environ.get("CLM_SENTIMENT_MODEL_NAME", DEFAULT_SENTIMENT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
         training_cutoffs=int(os.environ["CLM_TRAINING_CUTOFFS"]) if os.environ.get("CLM_TRAINING_CUTOFFS") else None,
         max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),

@@ -7,7 +7,7 @@ from ml import registry, tracking, warehouse
 from ml.settings import Settings
 from ml.validate import data_docs_index
 
-TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores")
+TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores", "review_sentiment")
 
 
 def summary(settings: Settings) -> str:
@@ -45,6 +45,7 @@ def summary(settings: Settings) -> str:
         lines.append(f"  champion: {settings.model_name} version {version}, {tags.get('family', 'transformer')} "
                      f"(holdout as of {tags.get('holdout_as_of')}: {metrics})")
         lines.append(f"  why: {tags.get('gate_reason', 'promoted by hand')}")
+    lines.append("  " + sentiment_line(settings))
     lines += [
         "",
         "next:",
@@ -54,3 +55,17 @@ def summary(settings: Settings) -> str:
         f"  GX Data Docs: {data_docs_index(settings.gx_root)}",
     ]
     return "\n".join(lines)
+
+
+def sentiment_line(settings: Settings) -> str:
+    version = registry.champion_version(settings.sentiment_model_name)
+    if version is None:
+        return "review sentiment: the lexicon (too few reviews to fine-tune a classifier)"
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_model_version(settings.sentiment_model_name, version).tags
+    if "lexicon_macro_f1" not in tags:
+        return f"review sentiment: {settings.sentiment_model_name} version {version} (no later reviews to judge it on)"
+    return (f"review sentiment: {settings.sentiment_model_name} version {version}, macro-F1 {float(tags['macro_f1']):.3f} "
+            f"against the lexicon's {float(tags['lexicon_macro_f1']):.3f} on {tags['later_reviews']} reviews since "
+            f"{tags['cutoff']}")

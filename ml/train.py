@@ -45,6 +45,9 @@ class TrainConfig:
     hidden: int = 128
     # Wall-clock budget for the fitting loop; it stops at the first step past it. None: no limit.
     max_train_minutes: float | None = 15.0
+    # The same for the review sentiment classifier (ml/sentiment.py), which trains first.
+    sentiment_train_minutes: float | None = 3.0
+    sentiment_epochs: int = 3
     validation_share: float = 0.2
     patience: int = 1
     lora_rank: int = 0
@@ -53,7 +56,8 @@ class TrainConfig:
     @classmethod
     def for_device(cls, device: torch.device, **overrides) -> TrainConfig:
         if device.type == "cuda":
-            overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, **overrides}
+            overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, "sentiment_train_minutes": None,
+                         **overrides}
         return cls(**overrides)
 
     @classmethod

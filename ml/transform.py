@@ -18,7 +18,7 @@ from pathlib import Path
 from ml.ingest import snapshot_id
 from ml.settings import Settings
 
-FEATURE_SELECTOR = "+customer_features +training_examples +path:models/quarantine"
+FEATURE_SELECTOR = "+customer_features +training_examples +review_sentiment +path:models/quarantine"
 MARTS_SELECTOR = "customer_scores customer_segments rfm_segments"
 PUBLISHED_TAG = "published"
 

@@ -55,6 +55,22 @@ def sample_parquet(path: Path, rows: int) -> pd.DataFrame:
         ).df()
 
 
+def raw_reviews(raw_dir: Path, before: date) -> pd.DataFrame:
+    """The landed reviews a sentiment classifier can learn from: with text, a rating in 1..5 and
+    a date before `before`, oldest first. The contract's other rules do not matter to a text's
+    sentiment; dbt applies them to what analysts see."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"""
+            select review_text, rating, reviewed_at from (
+                select cast(review_text as varchar) as review_text, try_cast(rating as double) as rating,
+                       try_cast(reviewed_at as timestamp) as reviewed_at
+                from read_parquet('{raw_dir / "reviews.parquet"}'))
+            where review_text is not null and rating between 1 and 5 and reviewed_at < ?
+            order by reviewed_at, review_text
+            """, [before]).df()
+
+
 def quarantine_counts(path: Path) -> dict[str, dict[str, int]]:
     """{raw table: {rule: quarantined rows}} from the build schema's quarantine tables."""
     counts: dict[str, dict[str, int]] = {}

@@ -19,7 +19,7 @@ from ml.generate import ShopConfig, generate_shop, write_shop  # noqa: E402
 
 TINY = ShopConfig(customers=250, seed=7, start="2024-01-01", end="2025-12-31", products_per_category=5)
 # Small enough for 2 CPU cores, large enough to learn something.
-TINY_TRAINING = {"max_length": 48, "batch_size": 32, "epochs": 1, "max_train_minutes": 0.5}
+TINY_TRAINING = {"max_length": 48, "batch_size": 32, "epochs": 1, "max_train_minutes": 0.5, "sentiment_train_minutes": 0.25}
 
 
 def clm_env(home: Path) -> dict[str, str]:

@@ -2,7 +2,8 @@ from airflow.dag_processing.dagbag import DagBag
 
 from ml.settings import PROJECT_DIR
 
-EXPECTED_CHAIN = ["check_raw", "validate_raw", "build_features", "check_quarantine", "validate_features", "train",
+EXPECTED_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "score_reviews", "build_features", "check_quarantine",
+                  "validate_features", "evaluate_sentiment", "train",
                   "register", "score", "build_marts", "validate_marts", "publish"]
 
 

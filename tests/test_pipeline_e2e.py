@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient, set_tracking_uri
@@ -84,6 +85,30 @@ def test_segments_features_and_sql_read_back(pipeline_home):
     assert pd.read_csv(io.StringIO(csv))["n"].tolist() == [len(segments)]
     table = clm(pipeline_home, "sql", "select rfm_segment, count(*) as n from customer_segments group by 1").stdout
     assert "rfm_segment" in table and "rows)" in table
+
+
+def test_every_review_has_the_classifiers_sentiment_and_it_beats_the_lexicon(pipeline_home, tiny_shop):
+    reviews = read(pipeline_home, "select * from analytics.review_sentiment")
+    raw = pd.read_parquet(tiny_shop / "reviews.parquet")
+    assert len(reviews) == (raw["reviewed_at"] < pd.Timestamp("2026-01-01")).sum() == reviews["review_id"].nunique()
+    assert (reviews["sentiment_source"] == "classifier").all() and reviews["sentiment"].between(-1, 1).all()
+    assert reviews["lexicon_label"].notna().all()
+
+    set_tracking_uri(f"sqlite:///{pipeline_home / 'mlflow.db'}")
+    champion = MlflowClient().get_model_version_by_alias("clm-review-sentiment", "champion")
+    assert (reviews["sentiment_model_version"] == int(champion.version)).all()
+    # evaluate_sentiment compared both on the reviews written since the classifier's cutoff.
+    assert int(champion.tags["later_reviews"]) > 10
+    assert float(champion.tags["macro_f1"]) > float(champion.tags["lexicon_macro_f1"])
+
+    # Rolled up: the customer's mean review sentiment is the mean of their reviews' scores.
+    features = read(pipeline_home, "select customer_id, mean_review_sentiment from analytics.customer_features")
+    expected = reviews.groupby("customer_id")["sentiment"].mean()
+    rolled = features.set_index("customer_id")["mean_review_sentiment"].reindex(expected.index)
+    assert np.allclose(rolled.to_numpy(), expected.to_numpy())
+    segments = read(pipeline_home, "select review_sentiment_segment, count(*) as n from analytics.customer_segments "
+                                   "group by 1")
+    assert set(segments["review_sentiment_segment"]) == {"positive", "neutral", "negative", "no reviews"}
 
 
 def test_sql_is_read_only(pipeline_home):

@@ -62,4 +62,5 @@ def test_segment_rules_pass_their_dbt_unit_tests(dbt_unit_run):
     assert completed.returncode == 0, completed.stdout[-3000:]
     assert statuses == {"lifecycle_stage_rules_first_match_wins": "pass",
                         "rfm_scores_are_quintiles_among_buyers": "pass",
-                        "historic_value_tiers_split_buyers_50_30_20": "pass"}
+                        "historic_value_tiers_split_buyers_50_30_20": "pass",
+                        "review_sentiment_segments_split_at_a_third": "pass"}

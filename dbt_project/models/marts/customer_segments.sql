@@ -34,6 +34,7 @@ select
                        'features.tenure_days', 'features.last_order_gap_days', 'features.mean_interpurchase_days') }}
         as lifecycle_stage,
     {{ value_tier('buyers.monetary_rank') }} as historic_value_tier,
+    coalesce({{ sentiment_label('features.mean_review_sentiment') }}, 'no reviews') as review_sentiment_segment,
     scored.value_tier,
     scored.churn_probability,
     scored.expected_orders,

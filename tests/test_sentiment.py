@@ -1,0 +1,77 @@
+"""The review sentiment classifier: real MiniLM fine-tuning on the tiny shop's stars, a real
+MLflow registry, real DuckDB."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import sentiment, warehouse
+from ml.generate import LEAVING, OPENINGS
+from ml.train import TrainConfig
+from tests.conftest import TINY_TRAINING
+
+AS_OF = date(2026, 1, 1)
+CUTOFF = pd.Timestamp("2025-10-03")
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.create_experiment("sentiment-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    yield "review-sentiment-test"
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture()
+def build_schema(tmp_path):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema build")
+    yield con
+    con.close()
+
+
+@pytest.mark.slow
+def test_classifier_learns_the_stars_scores_each_text_once_and_a_worse_one_stays_out(tiny_shop, registry, build_schema):
+    reviews = warehouse.raw_reviews(tiny_shop, AS_OF)
+    assert len(reviews) > sentiment.MIN_REVIEWS and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
+    trained = sentiment.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    assert trained["trained"] and trained["champion"] and trained["macro_f1"] > 0.7
+
+    first = sentiment.score(reviews["review_text"], build_schema, registry)
+    assert first == {"model_version": "1", "scored": reviews["review_text"].nunique(),
+                     "texts": reviews["review_text"].nunique()}
+    assert sentiment.score(reviews["review_text"], build_schema, registry)["scored"] == 0
+    staged = build_schema.execute(f"select * from {sentiment.STAGED}").df()
+    probabilities = staged[["negative", "neutral", "positive"]].to_numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    assert staged["sentiment_score"].between(-1, 1).all()
+    assert (staged["sentiment_label"] == np.array(["negative", "neutral", "positive"])[probabilities.argmax(1)]).all()
+    opens_positive = staged["review_text"].str.startswith(OPENINGS["positive"])
+    assert (staged.loc[opens_positive, "sentiment_label"] == "positive").mean() > 0.9
+
+    # Through MLflow's generic interface, on a text no lexicon word marks as negative.
+    model = mlflow.pyfunc.load_model(f"models:/{registry}@champion")
+    said = model.predict(pd.DataFrame({"review_text": [f"{OPENINGS['negative'][2]} {LEAVING[0]}"]}))
+    assert said["sentiment_label"].tolist() == ["negative"]
+
+    # A classifier that never took a step is registered, but the champion stays.
+    untrained = sentiment.train(reviews, CUTOFF, TrainConfig(**{**TINY_TRAINING, "sentiment_train_minutes": 0}),
+                                "sentiment-test", registry)
+    assert untrained["version"] == "2" and not untrained["champion"] and "below the champion" in untrained["reason"]
+    assert sentiment.score(reviews["review_text"], build_schema, registry)["model_version"] == "1"
+
+
+def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_schema):
+    reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(sentiment.MIN_REVIEWS - 1)
+    skipped = sentiment.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    assert not skipped["trained"] and "lexicon" in skipped["reason"]
+    build_schema.execute(f"create table {sentiment.STAGED} ({sentiment.STAGED_COLUMNS})")
+    build_schema.execute(f"insert into {sentiment.STAGED} (review_text, model_version) values ('stale', 7)")
+    assert sentiment.score(reviews["review_text"], build_schema, registry)["model_version"] is None
+    assert build_schema.execute(f"select count(*) from {sentiment.STAGED}").fetchone()[0] == 0
