@@ -4,7 +4,7 @@ Run after `clm ingest cdnow` and `clm run --as-of 1997-10-01` (same CLM_HOME). F
 customer scored as of the date it compares, over the next H days, the expected orders with
 the actual orders in [as_of, as_of + H) and the churn probability with whether the customer
 ordered at all. Rows: the published scores (the champion), then the latest registered version
-of each family (`@transformer`, `@lightgbm`, `@bg_nbd`) scored on the same customers.
+of each family (`@transformer`, `@lightgbm`, `@bg_nbd`, `@blend`) scored on the same customers.
 
     python bench/cdnow_report.py --as-of 1997-10-01
 """
@@ -24,7 +24,7 @@ from ml import tracking, warehouse
 from ml.clv import with_clv_features
 from ml.features import model_input
 
-FAMILIES = ("transformer", "lightgbm", "bg_nbd")
+FAMILIES = ("transformer", "lightgbm", "bg_nbd", "blend")
 
 
 def main() -> None:

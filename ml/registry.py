@@ -1,7 +1,7 @@
 """The model registry: register candidates, keep the `champion` alias on the best, roll back.
 
 Every family's candidates are versions of one registered model, tagged `family` and aliased by
-it (`@lightgbm`, `@bg_nbd`, `@transformer` name each family's latest). Scoring always loads
+it (`@lightgbm`, `@bg_nbd`, `@blend`, `@transformer` name each family's latest). Scoring always loads
 `models:/<name>@champion`, so moving the alias is how a model goes live, and moving it back is
 how it is withdrawn.
 """

@@ -20,7 +20,8 @@ FAMILY_FILE = "family"
 _COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
 REQUIREMENTS = {"transformer": _COMMON + ("torch", "transformers", "tokenizers"),
                 "lightgbm": _COMMON + ("lightgbm",),
-                "bg_nbd": _COMMON}
+                "bg_nbd": _COMMON,
+                "blend": _COMMON + ("lightgbm",)}
 
 
 def configure(settings: Settings) -> str:
@@ -58,7 +59,7 @@ SIGNATURE = ModelSignature(
 
 # Each family's saved-model class, imported only when loaded: scoring LightGBM needs no torch.
 FAMILIES = {"transformer": ("ml.predictor", "Predictor"), "lightgbm": ("ml.baselines", "GbmModel"),
-            "bg_nbd": ("ml.baselines", "ClvModel")}
+            "bg_nbd": ("ml.baselines", "ClvModel"), "blend": ("ml.baselines", "BlendModel")}
 
 
 def load_predictor(folder: Path):
