@@ -31,6 +31,8 @@ class Settings:
     training_cutoffs: int | None
     train_config: Path | None
     max_quarantine_share: float
+    # The largest move of the mean churn probability between scoring dates that passes unchecked.
+    max_churn_shift: float
     promotion_margin: float
 
     @property
@@ -64,6 +66,7 @@ class Settings:
             "CLM_TRAINING_CUTOFFS": str(self.training_cutoffs or ""),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
             "CLM_MAX_QUARANTINE_SHARE": str(self.max_quarantine_share),
+            "CLM_MAX_CHURN_SHIFT": str(self.max_churn_shift),
             "CLM_PROMOTION_MARGIN": str(self.promotion_margin),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
@@ -92,6 +95,7 @@ def load() -> Settings:
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
         training_cutoffs=int(os.environ["CLM_TRAINING_CUTOFFS"]) if os.environ.get("CLM_TRAINING_CUTOFFS") else None,
         max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),
+        max_churn_shift=float(os.environ.get("CLM_MAX_CHURN_SHIFT", "0.25")),
         promotion_margin=float(os.environ.get("CLM_PROMOTION_MARGIN", "0.0")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
     )

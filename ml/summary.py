@@ -7,7 +7,9 @@ from ml import registry, tracking, warehouse
 from ml.settings import Settings
 from ml.validate import data_docs_index
 
-TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores", "review_sentiment")
+TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores", "review_sentiment",
+          "churn_alerts", "next_best_action", "campaign_effect")
+TOP_ALERTS = 5
 
 
 def summary(settings: Settings) -> str:
@@ -29,10 +31,21 @@ def summary(settings: Settings) -> str:
             f"select rfm_segment, count(*) from {warehouse.ANALYTICS}.customer_segments "
             "group by 1 order by 2 desc limit 5"
         ).fetchall()
+        alerts = con.execute(
+            f"select alert_rank, customer_id, churn_probability, value_at_stake, "
+            f"concat_ws('; ', churn_reason_1, churn_reason_2, churn_reason_3) from {warehouse.ANALYTICS}.churn_alerts "
+            f"order by alert_rank limit {TOP_ALERTS}").fetchall()
+        actions = con.execute(
+            f"select action, count(*) filter (where treated), count(*) filter (where in_holdout) "
+            f"from {warehouse.ANALYTICS}.next_best_action where as_of = ? group by 1 order by 2 desc", [as_of]).fetchall()
     lines.append(f"  latest scores: as_of {as_of}, {customers:,} customers, mean churn probability {mean_p:.3f}")
     lines.append("  quarantined raw rows: " + (", ".join(f"{t.removeprefix('quarantine_')} {n:,}"
                                                          for t, n in quarantined.items() if n) or "none"))
     lines.append("  top segments: " + ", ".join(f"{name or 'no orders yet'} {n:,}" for name, n in segments))
+    lines.append("  actions: " + ", ".join(f"{action} {treated:,} (+{held:,} held out)" for action, treated, held in actions))
+    lines.append("  top churn alerts (rank, customer, churn probability, value at stake: reasons):")
+    lines += [f"    {rank}. customer {customer}, {p:.2f}, {value:,.2f}: {reasons or 'none given'}"
+              for rank, customer, p, value, reasons in alerts] or ["    none"]
 
     tracking.configure(settings)
     version = registry.champion_version(settings.model_name)
@@ -51,6 +64,7 @@ def summary(settings: Settings) -> str:
         "next:",
         "  clm sql \"select rfm_segment, count(*), avg(churn_probability) from customer_segments group by 1\"",
         "  clm sql \"select * from customer_scores order by churn_probability desc limit 10\"",
+        "  clm sql \"select * from churn_alerts order by alert_rank limit 20\"",
         "  make ui     # Airflow UI on :8080, MLflow UI on :5000",
         f"  GX Data Docs: {data_docs_index(settings.gx_root)}",
     ]

@@ -18,8 +18,8 @@ from pathlib import Path
 from ml.ingest import snapshot_id
 from ml.settings import Settings
 
-FEATURE_SELECTOR = "+customer_features +training_examples +review_sentiment +path:models/quarantine"
-MARTS_SELECTOR = "customer_scores customer_segments rfm_segments"
+FEATURE_SELECTOR = "+customer_features +training_examples +review_sentiment +campaign_effect +path:models/quarantine"
+MARTS_SELECTOR = "customer_scores customer_segments rfm_segments churn_alerts retention_rules next_best_action"
 PUBLISHED_TAG = "published"
 
 

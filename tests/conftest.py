@@ -28,10 +28,10 @@ def clm_env(home: Path) -> dict[str, str]:
     return env
 
 
-def clm(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def clm(home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real `clm` console command in its own process, as a user would."""
     completed = subprocess.run([str(Path(sys.executable).with_name("clm")), *args],
-                               env=clm_env(home), capture_output=True, text=True)
+                               env={**clm_env(home), **(env or {})}, capture_output=True, text=True)
     if check and completed.returncode != 0:
         raise AssertionError(f"clm {' '.join(args)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     return completed

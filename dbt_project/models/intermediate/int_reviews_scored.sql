@@ -5,7 +5,7 @@
 -- sentiment_lexicon, a word's polarity flipped after "not", "no" or "never" (0 when no word of
 -- it is there). NULL when the review has no text. Both are kept, so they can be compared.
 -- A view: the review aggregation and the published review_sentiment read it.
-{%- set classifier = adapter.get_relation(database=target.database, schema='build',
+{%- set classifier = adapter.get_relation(database=target.database, schema=target.schema,
                                           identifier='review_sentiment_staged') %}
 with reviews as (
     select * from {{ ref('stg_shop__reviews') }}

@@ -1,17 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of',
-        on_schema_change='append_new_columns',
-        full_refresh=false,
-        post_hook="update {{ this }} set model_family = 'transformer' where model_family is null",
-    )
-}}
--- Score history, one row per customer and scoring date: each run replaces its own date's rows
--- (a re-run is idempotent) and keeps every earlier date. A score column added in a later
--- version of clm is appended; earlier rows read NULL there. full_refresh=false: a new raw
--- snapshot rebuilds the features, never the history of what analysts were told.
+{{ config(post_hook="update {{ this }} set model_family = 'transformer' where model_family is null") }}
+-- Score history, one row per customer and scoring date, incremental by date (dbt_project.yml):
+-- each run replaces its own date's rows and keeps every earlier date. A score column added in
+-- a later version of clm is appended; earlier rows read NULL there.
 -- The post-hook labels rows scored before clm had model families: they were all transformers.
 with staged as (
     select * from {{ source('clm_ml', 'scores_staged') }}

@@ -1,0 +1,103 @@
+"""Why a customer's churn risk is what it is, in plain words a CRM team can act on.
+
+LightGBM's `pred_contrib=True` splits each customer's churn score (log-odds) into one
+contribution per input column: exact SHAP values for trees, no extra dependency. A feature and
+its missing-value flag count as one. The three features pushing the risk up most become
+sentences such as "no order in 120 days (usually every 30)" or "latest review: 1 star".
+
+Reasons come from a LightGBM churn model: the champion's when it is LightGBM, the blend's
+LightGBM half, and for the other families the LightGBM candidate of the registry (`@lightgbm`),
+which learnt from the same features on the same split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ml.features import numeric_matrix
+
+TOP_REASONS = 3
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _recency(row) -> str:
+    if np.isnan(row.recency_days):
+        return "has never ordered"
+    usual = row.mean_interpurchase_days
+    return f"no order in {_n(row.recency_days)} days" + ("" if np.isnan(usual) else f" (usually every {_n(usual)})")
+
+
+def _stars(value: float) -> str:
+    return f"{_n(value)} star" + ("" if round(value) == 1 else "s")
+
+
+def _tone(score: float) -> str:
+    """The label of a sentiment score, cut where the dbt macro sentiment_label cuts it."""
+    return "negative" if score <= -1 / 3 else "positive" if score >= 1 / 3 else "neutral"
+
+
+def _trend(label: str, last: float, previous: float) -> str:
+    return f"{_n(last)} {label} in the last 30 days (the 30 before: {_n(previous)})"
+
+
+# A sentence per feature, from the customer's row; a feature without one is named plainly.
+SENTENCES: dict[str, Callable[..., str]] = {
+    "recency_days": _recency,
+    "last_order_gap_days": lambda r: f"waited {_n(r.last_order_gap_days)} days between the last two orders",
+    "frequency": lambda r: f"{_n(r.frequency)} order(s) so far",
+    "monetary": lambda r: f"{_n(r.monetary)} spent so far",
+    "tenure_days": lambda r: f"a customer for {_n(r.tenure_days)} days",
+    "days_since_first_order": lambda r: f"first order {_n(r.days_since_first_order)} days ago",
+    "mean_interpurchase_days": lambda r: f"orders every {_n(r.mean_interpurchase_days)} days on average",
+    "orders_last_30d": lambda r: _trend("orders", r.orders_last_30d, r.orders_prev_30d),
+    "orders_prev_30d": lambda r: _trend("orders", r.orders_last_30d, r.orders_prev_30d),
+    "spend_last_30d": lambda r: _trend("spent", r.spend_last_30d, r.spend_prev_30d),
+    "sessions_last_30d": lambda r: _trend("visits", r.sessions_last_30d, r.sessions_prev_30d),
+    "sessions_prev_30d": lambda r: _trend("visits", r.sessions_last_30d, r.sessions_prev_30d),
+    "sessions_per_week": lambda r: f"{_n(r.sessions_per_week, 1)} visits a week",
+    "cancel_rate": lambda r: f"cancelled {r.cancel_rate:.0%} of orders",
+    "return_rate": lambda r: f"returned {r.return_rate:.0%} of orders",
+    "discount_share": lambda r: f"{r.discount_share:.0%} of items bought on discount",
+    "last_review_rating": lambda r: "no review yet" if np.isnan(r.last_review_rating)
+    else f"latest review: {_stars(r.last_review_rating)}",
+    "mean_rating": lambda r: "no review yet" if np.isnan(r.mean_rating) else f"mean rating {_n(r.mean_rating, 1)} stars",
+    "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
+    "last_review_sentiment": lambda r: "no review yet" if np.isnan(r.last_review_sentiment)
+    else f"latest review reads {_tone(r.last_review_sentiment)}",
+    "bgnbd_p_alive": lambda r: "too few orders to know their rhythm" if np.isnan(r.bgnbd_p_alive)
+    else f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
+    "bgnbd_expected_orders": lambda r: "too few orders to know their rhythm" if np.isnan(r.bgnbd_expected_orders)
+    else f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
+}
+
+
+def sentence(feature: str, row) -> str:
+    if feature in SENTENCES:
+        return SENTENCES[feature](row)
+    value = getattr(row, feature)
+    return f"{feature.replace('_', ' ')}: " + ("none" if pd.isna(value) else f"{value:,.3g}")
+
+
+def top_features(booster, frame: pd.DataFrame, features: list[str], k: int = TOP_REASONS) -> np.ndarray:
+    """Per row, the k features that raise the churn score most (None where fewer than k raise it)."""
+    contributions = booster.predict(numeric_matrix(frame, features), pred_contrib=True)
+    n = len(features)
+    per_feature = contributions[:, :n] + contributions[:, n:2 * n]  # value + its missing flag; last column: bias
+    order = np.argsort(-per_feature, axis=1, kind="stable")[:, :k]
+    names = np.asarray(features, dtype=object)[order]
+    return np.where(np.take_along_axis(per_feature, order, axis=1) > 0, names, None)
+
+
+def churn_reasons(booster, frame: pd.DataFrame, features: list[str], k: int = TOP_REASONS) -> pd.DataFrame:
+    """`churn_reason_1..k` per row of `frame`: sentences for the features raising its churn risk most."""
+    tops = top_features(booster, frame, features, k)
+    rows = list(frame[features].astype("float64").itertuples(index=False))
+    return pd.DataFrame({f"churn_reason_{i + 1}": [None if name is None else sentence(name, row)
+                                                   for name, row in zip(tops[:, i], rows, strict=True)]
+                         for i in range(k)}, index=frame.index)

@@ -1,0 +1,47 @@
+"""Churn reasons: LightGBM attributions turned into sentences, on a shop where recency and bad
+reviews drive churn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml.baselines import GbmModel
+from ml.features import NUMERIC_FEATURES
+from ml.reasons import churn_reasons, sentence
+
+
+def shop(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.gamma(2.0, 10.0, (rows, len(NUMERIC_FEATURES))), columns=list(NUMERIC_FEATURES))
+    frame["recency_days"] = rng.uniform(1, 300, rows)
+    frame["last_review_rating"] = rng.integers(1, 6, rows).astype(float)
+    frame.loc[rng.random(rows) < 0.3, "last_review_rating"] = np.nan
+    risk = (frame["recency_days"] > 150) | (frame["last_review_rating"] <= 2)
+    frame["churned"] = risk & (rng.random(rows) < 0.9)
+    frame["future_orders"] = np.where(frame["churned"], 0, 1 + rng.poisson(1.0, rows))
+    frame["future_spend"] = frame["future_orders"] * 25.0
+    frame["last_review_sentiment"] = np.nan
+    return frame.assign(as_of=pd.Timestamp("2025-01-01"))
+
+
+def test_the_drivers_of_churn_are_the_reasons_in_plain_words():
+    train = shop()
+    model = GbmModel.fit(train)
+    customers = pd.DataFrame([train.iloc[0]] * 3).reset_index(drop=True)
+    customers.loc[0, ["recency_days", "mean_interpurchase_days", "last_review_rating"]] = [280.0, 30.0, 5.0]
+    customers.loc[1, ["recency_days", "last_review_rating"]] = [10.0, 1.0]
+    customers.loc[2, ["recency_days", "last_review_rating"]] = [10.0, 5.0]
+    reasons = churn_reasons(model.churn, customers, model.features)
+    assert list(reasons.columns) == ["churn_reason_1", "churn_reason_2", "churn_reason_3"]
+    assert reasons.loc[0, "churn_reason_1"] == "no order in 280 days (usually every 30)"
+    assert reasons.loc[1, "churn_reason_1"] == "latest review: 1 star"
+    # A customer nothing puts at risk gets no recency or review reason.
+    assert not any(str(r).startswith(("no order", "latest review")) for r in reasons.loc[2])
+
+
+def test_missing_values_read_as_what_they_mean():
+    row = pd.DataFrame([{name: np.nan for name in NUMERIC_FEATURES}]).iloc[0]
+    assert sentence("recency_days", row) == "has never ordered"
+    assert sentence("last_review_rating", row) == "no review yet"
+    assert sentence("view_to_cart_rate", row) == "view to cart rate: none"
