@@ -11,14 +11,15 @@ registry's champion and publishes the results for analysts, all in one transacti
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
 | `train_sentiment` | fine-tunes the review sentiment classifier on the stars of reviews before as_of - H (skipped with too few reviews) | see the MLflow run |
 | `score_reviews` | scores every new review text with `models:/clm-review-sentiment@champion` | |
-| `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples` | the error names the failing model or test and example rows |
+| `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples`, `review_sentiment`, `customer_products`, `products`, `campaign_effect` | the error names the failing model or test and example rows |
 | `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the error counts rows per rule; see `build.quarantine_<table>` |
 | `validate_features` | GX suites on `customer_features` and `training_examples` | the error names the column, rule and example rows |
 | `evaluate_sentiment` | macro-F1 of the classifier and of the lexicon on the reviews since its cutoff, logged to its run | |
 | `train` | trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, the transformer) on the same time-based split, logs each to MLflow | see the MLflow run |
 | `register` | registers every candidate; the gate promotes the best to champion | see the versions' `gate_reason` tags in MLflow |
 | `score` | scores all customers with `models:/<name>@champion` | |
-| `build_marts` | `dbt build` of `customer_scores` (score history) and `customer_segments` | the error names the failing model or test |
+| `recommend` | top-10 products per customer (repeat, co-purchase, popular); its recall@10 / NDCG@10 on the last H days logged to MLflow | |
+| `build_marts` | `dbt build` of `customer_scores` (score history), `customer_segments`, `churn_alerts`, `next_best_action` (with its holdouts) and `recommendations` | the error names the failing model or test |
 | `validate_marts` | GX suites on `customer_segments` and this run's scores | |
 | `publish` | copies every dbt model tagged `published` into the `analytics` schema in one transaction | nothing analysts read changed before this task |
 
@@ -137,6 +138,12 @@ def clm_pipeline():
 
         return pipeline.score_customers(_as_of(), _settings())
 
+    @task(execution_timeout=timedelta(hours=1))
+    def recommend() -> dict:
+        from ml import pipeline
+
+        return pipeline.recommend_products(_as_of(), _settings())
+
     @task(execution_timeout=timedelta(minutes=30))
     def build_marts() -> list:
         from ml import pipeline
@@ -160,7 +167,7 @@ def clm_pipeline():
     trained = train()
     chain(check_raw(), validate_raw(), train_sentiment(), score_reviews(), build_features(), check_quarantine(),
           validate_features(), evaluate_sentiment(), trained)
-    chain(register(trained), score(), build_marts(), validate_marts(), publish())
+    chain(register(trained), score(), recommend(), build_marts(), validate_marts(), publish())
 
 
 clm_pipeline()

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=date.fromisoformat, help="scoring date (default: the day after the last order)")
     p.set_defaults(handler=_run)
 
+    p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
+    evaluate = p.add_subparsers(title="what", metavar="WHAT")
+    q = evaluate.add_parser("recommendations", help="recall@10 and NDCG@10 on the last H days, against popularity")
+    q.set_defaults(handler=_evaluate_recommendations)
+
     p = sub.add_parser("summary", help="rows per table, holdout metrics and the champion model")
     p.set_defaults(handler=_summary)
 
@@ -140,6 +145,22 @@ def _run(args, settings) -> int:
         return 1
     print(f"run for {as_of} succeeded (log: {log_path})")
     return _summary(args, settings)
+
+
+def _evaluate_recommendations(args, settings) -> int:
+    from tabulate import tabulate
+
+    from ml import recommend, tracking, warehouse
+
+    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    results = recommend.evaluate(purchases)
+    as_of = str(purchases["as_of"].max().date()) if len(purchases) else "unknown"
+    run_id = recommend.log_evaluation(results, as_of, tracking.configure(settings))
+    print(f"recommendations as of {as_of}: fitted on purchases before the last {settings.horizon_days} days, "
+          "tested on those days")
+    print(tabulate(results, headers="keys", tablefmt="psql", showindex=False, floatfmt=".4f"))
+    print(f"logged to MLflow: experiment {tracking.EXPERIMENT}, run {run_id}")
+    return 0
 
 
 def _summary(args, settings) -> int:

@@ -3,8 +3,9 @@
 Every table comes out of one generative story, so that the features the warehouse computes
 carry real signal and the models have something true to learn:
 
-* each customer has a latent purchase rate, a typical basket value, a favourite category,
-  a taste for discounts, a browsing intensity and a satisfaction level;
+* each customer has a latent purchase rate, a typical basket value, a favourite category and
+  a few staple products in it they buy again and again, a taste for discounts, a browsing
+  intensity and a satisfaction level;
 * orders arrive as a Poisson process at the customer's rate from sign-up on;
 * after every order the customer may leave for good (the BG/NBD story), and unhappy customers
   (low satisfaction, a bad last experience) leave far more often;
@@ -46,6 +47,8 @@ BAD_ASPECTS = ("Delivery took two weeks.", "The box was damaged.", "Feels cheap.
 LEAVING = ("This was my last order here.", "I am closing my account.", "Going back to my old shop.",
            "Never again with this store.")
 STAYING = ("Already planning my next order.", "My go-to shop now.", "Will be back soon.")
+STAPLES_PER_CUSTOMER = 3
+STAPLE_SHARE = 0.35
 FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivan", "Jia")
 LAST_NAMES = ("Smith", "Garcia", "Okafor", "Novak", "Tanaka", "Rossi", "Khan", "Berg")
 COUNTRIES = ("DE", "FR", "GB", "NL", "ES", "IT", "PL", "SE")
@@ -196,6 +199,13 @@ def _order_items(
     favourite = latent["favourite"].to_numpy()[customer_row]
     category = np.where(rng.random(order_idx.size) < 0.6, favourite, rng.integers(0, len(CATEGORIES), order_idx.size))
     product_idx = category * per_category + rng.integers(0, per_category, size=order_idx.size)
+    # Lasting tastes: every customer has a few staple products in their favourite category and
+    # buys them again and again; the other lines follow the category or chance.
+    staples = (latent["favourite"].to_numpy()[:, None] * per_category
+               + rng.integers(0, per_category, size=(len(latent), STAPLES_PER_CUSTOMER)))
+    is_staple = rng.random(order_idx.size) < STAPLE_SHARE
+    staple_idx = staples[customer_row, rng.integers(0, STAPLES_PER_CUSTOMER, order_idx.size)]
+    product_idx = np.where(is_staple, staple_idx, product_idx)
     deal_prone = latent["deal_prone"].to_numpy()[customer_row]
     discounted = rng.random(order_idx.size) < deal_prone
     basket_scale = latent["basket_scale"].to_numpy()[customer_row]

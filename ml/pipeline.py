@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from ml import registry, sentiment, tracking, transform, warehouse
+from ml import recommend, registry, sentiment, tracking, transform, warehouse
 from ml.baselines import BlendModel, GbmModel
 from ml.candidates import train_candidates
 from ml.clv import with_clv_features
@@ -192,6 +192,18 @@ def score_customers(as_of: date, settings: Settings) -> dict:
     rows = warehouse.stage_scores(settings.warehouse, scores, as_of)
     return {"rows": rows, "model_version": version, "model_family": family,
             "mean_churn_probability": float(scores["churn_probability"].mean())}
+
+
+@step("recommend", "The message says what failed; recommendations learn from build.customer_products.")
+def recommend_products(as_of: date, settings: Settings) -> dict:
+    """Top-K products for every customer, for the dbt model recommendations; the evaluation on
+    the last H days (recall@K and NDCG@K against popularity) is logged to MLflow first."""
+    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    customers = warehouse.read_frame(settings.warehouse, f"select customer_id from {warehouse.BUILD}.customer_features")
+    run_id = recommend.log_evaluation(recommend.evaluate(purchases), as_of.isoformat(), tracking.configure(settings))
+    recommendations = recommend.Recommender.fit(purchases).recommend(customers["customer_id"]).assign(as_of=as_of)
+    rows = warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, recommendations)
+    return {"rows": rows, "evaluation_run_id": run_id}
 
 
 def churn_explainer(settings: Settings, champion) -> GbmModel:

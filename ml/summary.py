@@ -8,7 +8,7 @@ from ml.settings import Settings
 from ml.validate import data_docs_index
 
 TABLES = ("customer_features", "training_examples", "customer_segments", "customer_scores", "review_sentiment",
-          "churn_alerts", "next_best_action", "campaign_effect")
+          "churn_alerts", "next_best_action", "campaign_effect", "recommendations")
 TOP_ALERTS = 5
 
 

@@ -18,8 +18,10 @@ from pathlib import Path
 from ml.ingest import snapshot_id
 from ml.settings import Settings
 
-FEATURE_SELECTOR = "+customer_features +training_examples +review_sentiment +campaign_effect +path:models/quarantine"
-MARTS_SELECTOR = "customer_scores customer_segments rfm_segments churn_alerts retention_rules next_best_action"
+FEATURE_SELECTOR = ("+customer_features +training_examples +review_sentiment +campaign_effect +customer_products +products "
+                    "+path:models/quarantine")
+MARTS_SELECTOR = ("customer_scores customer_segments rfm_segments churn_alerts retention_rules next_best_action "
+                  "recommendations")
 PUBLISHED_TAG = "published"
 
 
@@ -78,7 +80,10 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
     results_path = target_path(settings) / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that dies early must not leave the last run's results
     # Unit tests check the models' logic on hand-made rows: the test suite runs them, not every run.
+    # A test runs with the selection that builds its last parent ("buildable"): a test on
+    # recommendations.product_id -> products waits for recommendations, built after the scores.
     completed = run_dbt(["build", "--select", *select.split(), "--exclude-resource-type", "unit_test", "--threads", "1",
+                         "--indirect-selection", "buildable",
                          *(["--full-refresh"] if full_refresh else [])], as_of, settings)
     sys.stdout.write(completed.stdout)
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []

@@ -22,6 +22,7 @@ ANALYTICS = "analytics"
 RAW_TABLE_NAMES = tuple(table.name for table in RAW_TABLES)
 QUARANTINE_TABLES = tuple(f"quarantine_{name}" for name in RAW_TABLE_NAMES)
 SCORES_STAGED = f"{BUILD}.scores_staged"
+RECOMMENDATIONS_STAGED = f"{BUILD}.recommendations_staged"
 # The dbt model holding score history; publish checks that the run's date has rows in it.
 SCORES = "customer_scores"
 
@@ -91,10 +92,15 @@ def stage_scores(path: Path, scores: pd.DataFrame, as_of: date) -> int:
     if dates != {as_of}:
         raise ValueError(f"The scores to stage are dated {sorted(map(str, dates))}, not the run's date {as_of}; "
                          "customer_features was built for another date. Re-run the whole DAG for one date.")
+    return write_table(path, SCORES_STAGED, scores)
+
+
+def write_table(path: Path, table: str, frame: pd.DataFrame) -> int:
+    """Replace `table` with the frame's rows; return how many."""
     with connect(path) as con:
-        con.register("scores_frame", scores)
-        con.execute(f"create or replace table {SCORES_STAGED} as select * from scores_frame")
-        return con.execute(f"select count(*) from {SCORES_STAGED}").fetchone()[0]
+        con.register("frame", frame)
+        con.execute(f"create or replace table {table} as select * from frame")
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 def publish(path: Path, as_of: date, tables: list[str]) -> dict[str, int]:

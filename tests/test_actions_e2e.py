@@ -1,6 +1,6 @@
 """The tables a CRM team acts on, after real pipeline runs: churn alerts with reasons, one
-next best action per customer with deterministic holdouts, and the effect of the actions
-measured on a shop where treated customers were made to order more."""
+next best action per customer with deterministic holdouts, the effect of the actions measured
+on a shop where treated customers were made to order more, and recommendations."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient, set_tracking_uri
 
 from ml.settings import PROJECT_DIR
 from tests.conftest import clm
@@ -106,3 +107,24 @@ def test_campaign_effect_finds_the_planted_effect_once_the_horizon_has_passed(pi
     assert np.allclose(effect["spend_effect"], 30.0 * effect["orders_effect"])
     # Nothing to measure yet for the date just scored.
     assert read(home, "select count(*) as n from analytics.campaign_effect where as_of = '2026-04-01'")["n"].item() == 0
+
+
+def test_every_customer_gets_ten_products_and_the_evaluation_is_printed_and_logged(pipeline_home):
+    recommendations = read(pipeline_home, "select * from analytics.recommendations")
+    customers = read(pipeline_home, "select customer_id from analytics.customer_features")
+    assert set(recommendations["customer_id"]) == set(customers["customer_id"])
+    assert (recommendations.groupby("customer_id")["product_id"].nunique() == 10).all()
+    assert recommendations["product_name"].notna().all() and (recommendations["as_of"].astype(str) == AS_OF).all()
+    repeat = recommendations[recommendations["source"] == "repeat"]
+    bought = read(pipeline_home, "select customer_id, product_id from analytics.customer_products")
+    assert len(repeat) == len(repeat.merge(bought, on=["customer_id", "product_id"]))
+
+    out = clm(pipeline_home, "evaluate", "recommendations").stdout
+    assert "recall_at_10" in out and "ndcg_at_10" in out and "popularity" in out and "repeat" in out
+    set_tracking_uri(f"sqlite:///{pipeline_home / 'mlflow.db'}")
+    run = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("clm").experiment_id],
+        filter_string="params.task = 'recommendations'", order_by=["attributes.start_time DESC"])[0]
+    metrics = run.data.metrics
+    assert metrics["clm_repeat_recall_at_10"] > metrics["popularity_repeat_recall_at_10"]
+    assert {"clm_new_ndcg_at_10", "popularity_all_recall_at_10"} <= set(metrics)

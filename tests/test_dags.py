@@ -4,7 +4,7 @@ from ml.settings import PROJECT_DIR
 
 EXPECTED_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "score_reviews", "build_features", "check_quarantine",
                   "validate_features", "evaluate_sentiment", "train",
-                  "register", "score", "build_marts", "validate_marts", "publish"]
+                  "register", "score", "recommend", "build_marts", "validate_marts", "publish"]
 
 
 def test_every_dag_imports_without_errors():
