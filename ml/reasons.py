@@ -52,6 +52,9 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "last_order_gap_days": lambda r: f"waited {_n(r.last_order_gap_days)} days between the last two orders",
     "frequency": lambda r: f"{_n(r.frequency)} order(s) so far",
     "monetary": lambda r: f"{_n(r.monetary)} spent so far",
+    "avg_order_value": lambda r: f"spends {_n(r.avg_order_value)} per order",
+    "gg_expected_order_value": lambda r: "too few orders to know their spend" if np.isnan(r.gg_expected_order_value)
+    else f"their spend history expects {_n(r.gg_expected_order_value)} per order",
     "tenure_days": lambda r: f"a customer for {_n(r.tenure_days)} days",
     "days_since_first_order": lambda r: f"first order {_n(r.days_since_first_order)} days ago",
     "mean_interpurchase_days": lambda r: f"orders every {_n(r.mean_interpurchase_days)} days on average",

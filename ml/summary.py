@@ -36,13 +36,14 @@ def summary(settings: Settings) -> str:
             f"concat_ws('; ', churn_reason_1, churn_reason_2, churn_reason_3) from {warehouse.ANALYTICS}.churn_alerts "
             f"order by alert_rank limit {TOP_ALERTS}").fetchall()
         actions = con.execute(
-            f"select action, count(*) filter (where treated), count(*) filter (where in_holdout) "
+            f"select action, count(*), count(*) filter (where in_holdout) "
             f"from {warehouse.ANALYTICS}.next_best_action where as_of = ? group by 1 order by 2 desc", [as_of]).fetchall()
     lines.append(f"  latest scores: as_of {as_of}, {customers:,} customers, mean churn probability {mean_p:.3f}")
     lines.append("  quarantined raw rows: " + (", ".join(f"{t.removeprefix('quarantine_')} {n:,}"
                                                          for t, n in quarantined.items() if n) or "none"))
     lines.append("  top segments: " + ", ".join(f"{name or 'no orders yet'} {n:,}" for name, n in segments))
-    lines.append("  actions: " + ", ".join(f"{action} {treated:,} (+{held:,} held out)" for action, treated, held in actions))
+    lines.append("  actions (customers, of whom held out): "
+                 + ", ".join(f"{action} {customers:,}" + (f" ({held:,})" if held else "") for action, customers, held in actions))
     lines.append("  top churn alerts (rank, customer, churn probability, value at stake: reasons):")
     lines += [f"    {rank}. customer {customer}, {p:.2f}, {value:,.2f}: {reasons or 'none given'}"
               for rank, customer, p, value, reasons in alerts] or ["    none"]
