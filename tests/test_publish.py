@@ -12,6 +12,7 @@ import pytest
 from ml import settings as settings_module
 from ml import transform, warehouse
 from ml.ingest import ingest_folder
+from ml.recommend import Recommender
 
 AS_OF = date(2025, 10, 1)
 EARLIER = date(2025, 9, 1)
@@ -33,12 +34,17 @@ def home(tmp_path, monkeypatch, tiny_shop):
 
 
 def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
+    """What the score and recommend steps write for the marts build."""
     features = warehouse.read_table(settings.warehouse, "customer_features")
     scores = features[["customer_id", "as_of"]].assign(
         churn_probability=0.3, expected_orders=1.2, expected_spend=80.0, value_tier="medium",
         review_sentiment=None, horizon_days=90, model_name="clm-customer-model", model_version=2, model_family="lightgbm",
-        scored_at=pd.Timestamp("2025-10-01 06:00"), **extra_columns)
+        scored_at=pd.Timestamp("2025-10-01 06:00"), churn_reason_1="no order in 90 days", churn_reason_2=None,
+        churn_reason_3=None, **extra_columns)
     warehouse.stage_scores(settings.warehouse, scores, as_of)
+    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    recommendations = Recommender.fit(purchases).recommend(features["customer_id"]).assign(as_of=as_of)
+    warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, recommendations)
     return scores
 
 
