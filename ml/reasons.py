@@ -33,17 +33,18 @@ def _recency(row) -> str:
     return f"no order in {_n(row.recency_days)} days" + ("" if np.isnan(usual) else f" (usually every {_n(usual)})")
 
 
-def _stars(value: float) -> str:
-    return f"{_n(value)} star" + ("" if round(value) == 1 else "s")
-
-
 def _tone(score: float) -> str:
     """The label of a sentiment score, cut where the dbt macro sentiment_label cuts it."""
     return "negative" if score <= -1 / 3 else "positive" if score >= 1 / 3 else "neutral"
 
 
-def _trend(label: str, last: float, previous: float) -> str:
-    return f"{_n(last)} {label} in the last 30 days (the 30 before: {_n(previous)})"
+def _count(value: float, noun: str) -> str:
+    """'1 visit', '3 visits'."""
+    return f"{_n(value)} {noun}" + ("" if round(value) == 1 else "s")
+
+
+def _trend(noun: str, last: float, previous: float) -> str:
+    return f"{_count(last, noun)} in the last 30 days (the 30 before: {_n(previous)})"
 
 
 # A sentence per feature, from the customer's row; a feature without one is named plainly.
@@ -58,17 +59,22 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "tenure_days": lambda r: f"a customer for {_n(r.tenure_days)} days",
     "days_since_first_order": lambda r: f"first order {_n(r.days_since_first_order)} days ago",
     "mean_interpurchase_days": lambda r: f"orders every {_n(r.mean_interpurchase_days)} days on average",
-    "orders_last_30d": lambda r: _trend("orders", r.orders_last_30d, r.orders_prev_30d),
-    "orders_prev_30d": lambda r: _trend("orders", r.orders_last_30d, r.orders_prev_30d),
-    "spend_last_30d": lambda r: _trend("spent", r.spend_last_30d, r.spend_prev_30d),
-    "sessions_last_30d": lambda r: _trend("visits", r.sessions_last_30d, r.sessions_prev_30d),
-    "sessions_prev_30d": lambda r: _trend("visits", r.sessions_last_30d, r.sessions_prev_30d),
+    "orders_last_30d": lambda r: _trend("order", r.orders_last_30d, r.orders_prev_30d),
+    "orders_prev_30d": lambda r: _trend("order", r.orders_last_30d, r.orders_prev_30d),
+    "spend_last_30d": lambda r: f"spent {_n(r.spend_last_30d)} in the last 30 days (the 30 before: {_n(r.spend_prev_30d)})",
+    "sessions_last_30d": lambda r: _trend("visit", r.sessions_last_30d, r.sessions_prev_30d),
+    "sessions_prev_30d": lambda r: _trend("visit", r.sessions_last_30d, r.sessions_prev_30d),
     "sessions_per_week": lambda r: f"{_n(r.sessions_per_week, 1)} visits a week",
+    "sessions": lambda r: f"{_count(r.sessions, 'visit')} in all",
+    "product_views": lambda r: f"{_count(r.product_views, 'product view')} in all",
+    "add_to_carts": lambda r: f"{_n(r.add_to_carts)} products put in the cart in all",
+    "view_to_cart_rate": lambda r: f"puts {r.view_to_cart_rate:.0%} of the products they view in the cart",
+    "cart_to_purchase_rate": lambda r: f"buys {r.cart_to_purchase_rate:.0%} of what they put in the cart",
     "cancel_rate": lambda r: f"cancelled {r.cancel_rate:.0%} of orders",
     "return_rate": lambda r: f"returned {r.return_rate:.0%} of orders",
     "discount_share": lambda r: f"{r.discount_share:.0%} of items bought on discount",
     "last_review_rating": lambda r: "no review yet" if np.isnan(r.last_review_rating)
-    else f"latest review: {_stars(r.last_review_rating)}",
+    else f"latest review: {_count(r.last_review_rating, 'star')}",
     "mean_rating": lambda r: "no review yet" if np.isnan(r.mean_rating) else f"mean rating {_n(r.mean_rating, 1)} stars",
     "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
     "last_review_sentiment": lambda r: "no review yet" if np.isnan(r.last_review_sentiment)
@@ -80,10 +86,15 @@ SENTENCES: dict[str, Callable[..., str]] = {
 }
 
 
+# The sentences that say what a missing value means ("has never ordered"); the others need a value.
+SAY_MISSING = ("recency_days", "last_review_rating", "mean_rating", "last_review_sentiment", "bgnbd_p_alive",
+               "bgnbd_expected_orders", "gg_expected_order_value")
+
+
 def sentence(feature: str, row) -> str:
-    if feature in SENTENCES:
-        return SENTENCES[feature](row)
     value = getattr(row, feature)
+    if feature in SENTENCES and (feature in SAY_MISSING or not pd.isna(value)):
+        return SENTENCES[feature](row)
     return f"{feature.replace('_', ' ')}: " + ("none" if pd.isna(value) else f"{value:,.3g}")
 
 

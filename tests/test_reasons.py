@@ -44,4 +44,7 @@ def test_missing_values_read_as_what_they_mean():
     row = pd.DataFrame([{name: np.nan for name in NUMERIC_FEATURES}]).iloc[0]
     assert sentence("recency_days", row) == "has never ordered"
     assert sentence("last_review_rating", row) == "no review yet"
+    assert sentence("top_category_share", row) == "top category share: none"
     assert sentence("view_to_cart_rate", row) == "view to cart rate: none"
+    row["sessions_last_30d"], row["sessions_prev_30d"] = 1.0, 3.0
+    assert sentence("sessions_last_30d", row) == "1 visit in the last 30 days (the 30 before: 3)"
