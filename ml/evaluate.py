@@ -7,13 +7,12 @@ puts every candidate side by side.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
 from ml import metrics as m
 from ml import tiers
-from ml.features import sentiment_labels
+from ml.features import score_sentiment, sentiment_labels
 
 
 def holdout_metrics(scores: pd.DataFrame, holdout: pd.DataFrame, truth_cuts: list[float]) -> dict[str, float]:
@@ -38,7 +37,7 @@ def sentiment_metrics(scores: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, 
     known = labels >= 0
     if not known.any():
         return {}  # no reviews in the holdout (an order log alone): nothing to score
-    predicted = np.digitize(scores["review_sentiment"].to_numpy()[known], [-1 / 3, 1 / 3])
+    predicted = score_sentiment(scores["review_sentiment"].to_numpy()[known])
     return {"sentiment_macro_f1": float(f1_score(labels[known], predicted, average="macro", zero_division=0))}
 
 

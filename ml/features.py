@@ -41,6 +41,8 @@ INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
 # customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
 # spend_prev_30d, both of which they see.
 NOT_MODEL_INPUTS = ("spend_trend_30d",)
+# The sentiments of a review, in the order of the model heads' logits.
+SENTIMENTS = ("negative", "neutral", "positive")
 # training_examples = the customer_features columns + these.
 LABEL_COLUMNS = ("horizon_days", "future_orders", "future_spend", "churned")
 
@@ -72,6 +74,12 @@ def numeric_matrix(frame: pd.DataFrame, names: Sequence[str] = NUMERIC_FEATURES)
 def star_sentiment(rating: np.ndarray) -> np.ndarray:
     """The sentiment a star rating states: 0 negative (1-2 stars), 1 neutral (3), 2 positive (4-5)."""
     return np.where(rating <= 2, 0, np.where(rating < 4, 1, 2))
+
+
+def score_sentiment(score):
+    """The sentiment a score in [-1, 1] states, cut where the dbt macro sentiment_label cuts:
+    0 negative up to -1/3, 2 positive from 1/3, 1 neutral between."""
+    return np.where(np.less_equal(score, -1 / 3), 0, np.where(np.greater_equal(score, 1 / 3), 2, 1))
 
 
 def sentiment_labels(frame: pd.DataFrame) -> np.ndarray:

@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from transformers import AutoModel
 
+from ml.features import SENTIMENTS
 from ml.tiers import VALUE_TIERS
-
-SENTIMENTS = ("negative", "neutral", "positive")
 
 
 def default_base_model() -> str:

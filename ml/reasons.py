@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml.features import numeric_matrix
+from ml.features import SENTIMENTS, numeric_matrix, score_sentiment
 
 TOP_REASONS = 3
 
@@ -27,15 +27,8 @@ def _n(value: float, digits: int = 0) -> str:
 
 
 def _recency(row) -> str:
-    if np.isnan(row.recency_days):
-        return "has never ordered"
     usual = row.mean_interpurchase_days
     return f"no order in {_n(row.recency_days)} days" + ("" if np.isnan(usual) else f" (usually every {_n(usual)})")
-
-
-def _tone(score: float) -> str:
-    """The label of a sentiment score, cut where the dbt macro sentiment_label cuts it."""
-    return "negative" if score <= -1 / 3 else "positive" if score >= 1 / 3 else "neutral"
 
 
 def _count(value: float, noun: str) -> str:
@@ -54,8 +47,7 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "frequency": lambda r: f"{_n(r.frequency)} order(s) so far",
     "monetary": lambda r: f"{_n(r.monetary)} spent so far",
     "avg_order_value": lambda r: f"spends {_n(r.avg_order_value)} per order",
-    "gg_expected_order_value": lambda r: "too few orders to know their spend" if np.isnan(r.gg_expected_order_value)
-    else f"their spend history expects {_n(r.gg_expected_order_value)} per order",
+    "gg_expected_order_value": lambda r: f"their spend history expects {_n(r.gg_expected_order_value)} per order",
     "tenure_days": lambda r: f"a customer for {_n(r.tenure_days)} days",
     "days_since_first_order": lambda r: f"first order {_n(r.days_since_first_order)} days ago",
     "mean_interpurchase_days": lambda r: f"orders every {_n(r.mean_interpurchase_days)} days on average",
@@ -73,29 +65,32 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "cancel_rate": lambda r: f"cancelled {r.cancel_rate:.0%} of orders",
     "return_rate": lambda r: f"returned {r.return_rate:.0%} of orders",
     "discount_share": lambda r: f"{r.discount_share:.0%} of items bought on discount",
-    "last_review_rating": lambda r: "no review yet" if np.isnan(r.last_review_rating)
-    else f"latest review: {_count(r.last_review_rating, 'star')}",
-    "mean_rating": lambda r: "no review yet" if np.isnan(r.mean_rating) else f"mean rating {_n(r.mean_rating, 1)} stars",
+    "last_review_rating": lambda r: f"latest review: {_count(r.last_review_rating, 'star')}",
+    "mean_rating": lambda r: f"mean rating {_n(r.mean_rating, 1)} stars",
     "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
-    "last_review_sentiment": lambda r: "no review yet" if np.isnan(r.last_review_sentiment)
-    else f"latest review reads {_tone(r.last_review_sentiment)}",
-    "bgnbd_p_alive": lambda r: "too few orders to know their rhythm" if np.isnan(r.bgnbd_p_alive)
-    else f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
-    "bgnbd_expected_orders": lambda r: "too few orders to know their rhythm" if np.isnan(r.bgnbd_expected_orders)
-    else f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
+    "last_review_sentiment": lambda r: f"latest review reads {SENTIMENTS[score_sentiment(r.last_review_sentiment)]}",
+    "bgnbd_p_alive": lambda r: f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
+    "bgnbd_expected_orders": lambda r: f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
 }
-
-
-# The sentences that say what a missing value means ("has never ordered"); the others need a value.
-SAY_MISSING = ("recency_days", "last_review_rating", "mean_rating", "last_review_sentiment", "bgnbd_p_alive",
-               "bgnbd_expected_orders", "gg_expected_order_value")
+# What a missing value means, where it means something; other missing values read "none".
+MISSING = {
+    "recency_days": "has never ordered",
+    "last_review_rating": "no review yet",
+    "mean_rating": "no review yet",
+    "last_review_sentiment": "no review yet",
+    "bgnbd_p_alive": "too few orders to know their rhythm",
+    "bgnbd_expected_orders": "too few orders to know their rhythm",
+    "gg_expected_order_value": "too few orders to know their spend",
+}
 
 
 def sentence(feature: str, row) -> str:
     value = getattr(row, feature)
-    if feature in SENTENCES and (feature in SAY_MISSING or not pd.isna(value)):
+    if pd.isna(value):
+        return MISSING.get(feature, f"{feature.replace('_', ' ')}: none")
+    if feature in SENTENCES:
         return SENTENCES[feature](row)
-    return f"{feature.replace('_', ' ')}: " + ("none" if pd.isna(value) else f"{value:,.3g}")
+    return f"{feature.replace('_', ' ')}: {value:,.3g}"
 
 
 def top_features(booster, frame: pd.DataFrame, features: list[str], k: int = TOP_REASONS) -> np.ndarray:

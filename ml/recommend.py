@@ -29,6 +29,8 @@ from scipy import sparse
 
 K = 10
 CHUNK = 4096  # customers scored at once: memory is CHUNK x products, whatever the shop's size
+EMPTY = pd.DataFrame({"customer_id": pd.Series(dtype=object), "product_id": pd.Series(dtype=object),
+                      "rank": pd.Series(dtype="int64"), "score": pd.Series(dtype="float64")})
 
 
 @dataclass
@@ -70,29 +72,26 @@ class Recommender:
                         np.where(copurchase > 0, 1 + np.minimum(copurchase, 0.999), popular * 0.999))
 
     def recommend(self, customer_ids: pd.Series, k: int = K) -> pd.DataFrame:
-        """customer_id, product_id, rank (1 = best), score, source for every customer given."""
+        """customer_id, product_id, rank (1 = best), score, source for every customer given; none
+        in a shop without order lines (CDNOW), which has no products to recommend."""
         ids = pd.Index(customer_ids.astype(str).unique())
         k = min(k, len(self.products))
-        frames = []
-        if k == 0:  # a shop without order lines (CDNOW): nothing to recommend
-            ids = ids[:0]
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            scores = self.scores(self.customers.get_indexer(chunk))
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            top_scores = np.take_along_axis(scores, top, axis=1)
-            order = np.argsort(-top_scores, axis=1, kind="stable")
-            top, top_scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
-            frames.append(pd.DataFrame({
-                "customer_id": np.repeat(chunk.to_numpy(), k),
-                "product_id": self.products.to_numpy()[top.ravel()],
-                "rank": np.tile(np.arange(1, k + 1), len(chunk)),
-                "score": top_scores.ravel(),
-            }))
-        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["customer_id", "product_id", "rank", "score"])
+        chunks = [self.top(ids[start:start + CHUNK], k) for start in range(0, len(ids) if k else 0, CHUNK)]
+        out = pd.concat([EMPTY, *chunks], ignore_index=True)
         out["source"] = np.where(out["score"] >= 2, "repeat", np.where(out["score"] >= 1, "co-purchase", "popular"))
         return out
+
+    def top(self, customer_ids: pd.Index, k: int) -> pd.DataFrame:
+        """The k best-scored products of each customer, best first."""
+        scores = self.scores(self.customers.get_indexer(customer_ids))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
+        return pd.DataFrame({
+            "customer_id": np.repeat(customer_ids.to_numpy(), k),
+            "product_id": self.products.to_numpy()[top.ravel()],
+            "rank": np.tile(np.arange(1, k + 1), len(customer_ids)),
+            "score": np.take_along_axis(scores, top, axis=1).ravel(),
+        })
 
 
 def popular_for_everyone(model: Recommender, customer_ids: pd.Index, k: int = K) -> pd.DataFrame:

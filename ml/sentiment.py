@@ -34,8 +34,8 @@ from ml.batching import autocast, length_buckets, pad, uses_bf16
 from ml.features import star_sentiment
 from ml.model import SENTIMENTS, ReviewClassifier, pick_device
 from ml.registry import CHAMPION, champion_version
-from ml.tracking import PACKAGE_DIR, REQUIREMENTS
-from ml.train import TrainConfig, seed_everything
+from ml.tracking import REQUIREMENTS, log_pyfunc
+from ml.train import TrainConfig, make_optimizer, seed_everything
 from ml.warehouse import BUILD
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,7 @@ def fit(reviews: pd.DataFrame, config: TrainConfig, device: torch.device) -> tup
     counts = torch.bincount(labels, minlength=len(SENTIMENTS)).float()
     weights = torch.where(counts > 0, counts.sum() / (len(SENTIMENTS) * counts.clamp(min=1)), 0.0).to(device)
     model = classifier.model
-    optimizer = torch.optim.AdamW([
-        {"params": model.encoder.parameters(), "lr": config.learning_rate},
-        {"params": model.head.parameters(), "lr": config.head_learning_rate},
-    ], weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config)
     minutes = config.sentiment_train_minutes
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     generator = np.random.default_rng(config.seed)
@@ -187,12 +184,9 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
             metrics["macro_f1"] = macro_f1(later["rating"].to_numpy("float64"), predicted)
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
-            folder = classifier.save(Path(tmp) / "model")
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=ReviewSentimentPyfunc(), artifacts={"model_dir": str(folder)},
-                signature=SIGNATURE, code_paths=[str(PACKAGE_DIR)],
-                pip_requirements=list(REQUIREMENTS["transformer"]))
-    version = str(mlflow.register_model(info.model_uri, name).version)
+            model_uri = log_pyfunc(ReviewSentimentPyfunc(), classifier.save(Path(tmp) / "model"), SIGNATURE,
+                                   REQUIREMENTS["transformer"])
+    version = str(mlflow.register_model(model_uri, name).version)
     client = MlflowClient()
     client.set_model_version_tag(name, version, "cutoff", str(cutoff.date()))
     promoted, reason = gate(name, later, metrics.get("macro_f1"))

@@ -72,16 +72,22 @@ def load_predictor(folder: Path):
 
 
 def log_customer_model(folder: Path, family: str) -> str:
-    """Log a saved model folder as a pyfunc with its signature, its requirements and the `ml`
-    package as its code, so it loads where clm is not installed (a Spark UDF, another team's
-    service); return the model URI."""
+    """Log a saved customer model folder of `family`; return the model URI."""
     (folder / FAMILY_FILE).write_text(family)
+    return log_pyfunc(CustomerModelPyfunc(), folder, SIGNATURE, REQUIREMENTS[family])
+
+
+def log_pyfunc(python_model: mlflow.pyfunc.PythonModel, folder: Path, signature: ModelSignature,
+               packages: tuple[str, ...]) -> str:
+    """Log a saved model folder as a pyfunc with its signature, its pinned requirements and the
+    `ml` package as its code, so it loads where clm is not installed (a Spark UDF, another
+    team's service); return the model URI."""
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=CustomerModelPyfunc(),
+        python_model=python_model,
         artifacts={"model_dir": str(folder)},
-        signature=SIGNATURE,
+        signature=signature,
         code_paths=[str(PACKAGE_DIR)],
-        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS[family]],
+        pip_requirements=[f"{name}=={version(name).split('+')[0]}" for name in packages],
     )
     return info.model_uri

@@ -250,8 +250,9 @@ def init_count_heads(model: CustomerModel, frame: pd.DataFrame) -> None:
         model.spend_head.bias.fill_(0.0)
 
 
-def make_optimizer(model: CustomerModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with a small rate for the pretrained encoder and a larger one for the new heads."""
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with a small rate for the pretrained `encoder` and a larger one for the new heads
+    (the customer model's and the review classifier's)."""
     return torch.optim.AdamW(
         [
             {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": config.learning_rate},
