@@ -36,13 +36,18 @@ class TrainConfig:
     """Training knobs. Defaults suit a CPU; on CUDA larger batches and more epochs are used."""
 
     base_model: str = field(default_factory=default_base_model)
-    max_length: int = 64
+    # Tokens of a customer's rendering: its latest review comes first, so the cut falls on
+    # numbers the numeric features hold anyway (48: 1.3x faster than 64 on a CPU).
+    max_length: int = 48
     batch_size: int = 32
     epochs: int = 2
     learning_rate: float = 5e-5
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
     hidden: int = 128
+    # Encoder layers fine-tuned, counted from the top; the embeddings and the layers below stay
+    # frozen, so backward passes stop early. None: all of them (LoRA adapts every layer).
+    trainable_layers: int | None = 2
     # Wall-clock budget for the fitting loop; it stops at the first step past it. None: no limit.
     max_train_minutes: float | None = 15.0
     # The same for the review sentiment classifier (ml/sentiment.py), which trains first.
@@ -57,7 +62,7 @@ class TrainConfig:
     def for_device(cls, device: torch.device, **overrides) -> TrainConfig:
         if device.type == "cuda":
             overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, "sentiment_train_minutes": None,
-                         **overrides}
+                         "trainable_layers": None, **overrides}
         return cls(**overrides)
 
     @classmethod
@@ -124,7 +129,7 @@ class Batches:
     def of(cls, frame: pd.DataFrame, tokenizer, prep: predictor.Preprocess) -> Batches:
         spend = frame["future_spend"].to_numpy("float64")
         return cls(
-            token_ids=tokenize(tokenizer, frame, prep.max_length),
+            token_ids=tokenize(tokenizer, frame, prep.max_length, prep.rendering),
             numeric=prep.standardise(numeric_matrix(frame, prep.feature_names)),
             targets={
                 "churned": torch.tensor(frame["churned"].to_numpy("float32")),
@@ -239,7 +244,22 @@ def build_model(config: TrainConfig, n_numeric: int, device: torch.device) -> Cu
         lora = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.05,
                           target_modules=["query", "value"])
         model.encoder = get_peft_model(model.encoder, lora)
+    elif config.trainable_layers is not None:
+        freeze_below(model.encoder, config.trainable_layers)
     return model.to(device)
+
+
+def freeze_below(encoder: torch.nn.Module, trainable_layers: int) -> None:
+    """Freeze the embeddings and every layer but the top `trainable_layers`.
+
+    No tensor below the first trainable layer then needs a gradient, so autograd neither keeps
+    those activations nor runs their backward pass: on a CPU that is what lets one epoch over
+    every training row fit in the time budget. The top layers are the task-specific ones.
+    """
+    layers = encoder.encoder.layer
+    frozen = [encoder.embeddings, *layers[: max(len(layers) - trainable_layers, 0)]]
+    for module in frozen:
+        module.requires_grad_(False)
 
 
 def init_count_heads(model: CustomerModel, frame: pd.DataFrame) -> None:

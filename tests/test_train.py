@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_lora_training_logs_a_model_that_scores_every_task(pipeline_home, tmp_path):
-    with duckdb.connect(str(pipeline_home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(pipeline_home / "analytics.duckdb"), read_only=True) as con:
         # The two latest cutoffs: one to train on, the holdout.
         examples = con.execute("select * from analytics.training_examples where as_of in "
                                "(select distinct as_of from analytics.training_examples order by as_of desc limit 2)").df()
@@ -43,3 +43,15 @@ def test_lora_training_logs_a_model_that_scores_every_task(pipeline_home, tmp_pa
     reviewed = holdout["last_review_text"].notna().to_numpy()
     assert scores.loc[reviewed, "review_sentiment"].between(-1, 1).all()
     assert scores.loc[~reviewed, "review_sentiment"].isna().all()
+
+
+def test_only_the_top_layers_learn_on_a_cpu_budget():
+    config = TrainConfig(trainable_layers=2)
+    model = build_model(config, n_numeric=10, device=torch.device("cpu"))
+    learning = {name.split(".")[3] for name, p in model.encoder.named_parameters()
+                if p.requires_grad and name.startswith("encoder.layer.")}
+    assert learning == {"4", "5"}
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    assert all(p.requires_grad for p in model.churn_head.parameters())
+    # CUDA trains every layer.
+    assert TrainConfig.for_device(torch.device("cuda")).trainable_layers is None
