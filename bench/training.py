@@ -13,34 +13,25 @@ handling. Run it on CPU and on a CUDA machine (bf16 autocast there); samples/sec
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from shop import build_shop
 from transformers import AutoTokenizer
 
-from ml import pipeline, predictor, transform
-from ml import settings as settings_module
+from ml import pipeline, predictor
 from ml.batching import autocast, collate, length_buckets
 from ml.features import numeric_matrix
-from ml.generate import ShopConfig, generate_shop, write_shop
-from ml.ingest import ingest_folder
 from ml.model import pick_device
 from ml.train import Batches, TrainConfig, build_model, make_optimizer, multitask_loss, train_epoch
 
 
 def training_examples(customers: int, work: Path) -> pd.DataFrame:
-    os.environ["CLM_HOME"] = str(work / "home")
-    settings = settings_module.load()
-    write_shop(generate_shop(ShopConfig(customers=customers, seed=1)), work / "shop")
-    ingest_folder(work / "shop", settings.raw_dir)
-    transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 1), settings)
-    return pipeline.training_examples(settings)
+    return pipeline.training_examples(build_shop(customers, work))
 
 
 def main() -> None:

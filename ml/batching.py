@@ -35,13 +35,14 @@ def uses_bf16(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA and on CPUs with native bf16; full precision elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device) else nullcontext()
+def autocast(device: torch.device, bf16: bool | None = None):
+    """bf16 autocast on CUDA and on CPUs with native bf16 (or as `bf16` says); full precision elsewhere."""
+    on = uses_bf16(device) if bf16 is None else bf16
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
 
 
-def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int) -> list[list[int]]:
-    return tokenizer(render_text(frame), truncation=True, max_length=max_length)["input_ids"]
+def tokenize(tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, max_length: int, rendering: int) -> list[list[int]]:
+    return tokenizer(render_text(frame, rendering), truncation=True, max_length=max_length)["input_ids"]
 
 
 def length_buckets(lengths: list[int], batch_size: int) -> list[np.ndarray]:

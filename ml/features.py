@@ -88,29 +88,61 @@ def sentiment_labels(frame: pd.DataFrame) -> np.ndarray:
     return np.where(np.isnan(rating) | frame["last_review_text"].isna().to_numpy(), -100, star_sentiment(rating))
 
 
-def render_text(frame: pd.DataFrame) -> list[str]:
-    """One short English description per customer: behaviour first, then their latest review."""
-    return [_render_row(row) for row in frame.itertuples(index=False)]
+# How customers are written as text; a saved model keeps the version it learnt (Preprocess).
+RENDERING = 2
+
+
+def render_text(frame: pd.DataFrame, version: int = RENDERING) -> list[str]:
+    """One short English description per customer.
+
+    Version 2 (current) opens with the latest review and the category, what only the text
+    carries, and ends with the behaviour the numeric features also hold, so that truncation to
+    the model's max_length cuts numbers, not the review. Version 1 (models saved before it)
+    told the behaviour first."""
+    render = _render_row if version >= 2 else _render_row_v1
+    return [render(row) for row in frame.itertuples(index=False)]
 
 
 def _render_row(row) -> str:
-    parts = [f"Customer for {_num(row.tenure_days)} days."]
-    if _present(row.frequency) and row.frequency > 0:
-        parts.append(
-            f"{int(row.frequency)} orders, last one {_num(row.recency_days)} days ago, "
-            f"{_num(row.monetary)} spent in total. {int(row.orders_last_30d)} orders in the last 30 days."
-        )
-    else:
-        parts.append("Has not ordered yet.")
-    if _present(row.top_category):
-        parts.append(f"Mostly buys {row.top_category}.")
-    if _present(row.sessions):
-        parts.append(f"{int(row.sessions_last_30d)} visits in the last 30 days, {int(row.sessions)} in total.")
-    if _present(row.review_count) and row.review_count > 0:
-        parts.append(f"{int(row.review_count)} reviews, mean rating {row.mean_rating:.1f}.")
-        if _present(row.last_review_text):
-            parts.append(f'Latest review: "{row.last_review_text}"')
-    return " ".join(parts)
+    return " ".join(_review(row, stars=True) + _category(row) + _orders(row) + _visits(row) + _tenure(row))
+
+
+def _render_row_v1(row) -> str:
+    return " ".join(_tenure(row) + _orders(row) + _category(row) + _visits(row) + _review(row, stars=False))
+
+
+def _tenure(row) -> list[str]:
+    return [f"Customer for {_num(row.tenure_days)} days."]
+
+
+def _orders(row) -> list[str]:
+    if not (_present(row.frequency) and row.frequency > 0):
+        return ["Has not ordered yet."]
+    return [f"{int(row.frequency)} orders, last one {_num(row.recency_days)} days ago, "
+            f"{_num(row.monetary)} spent in total. {int(row.orders_last_30d)} orders in the last 30 days."]
+
+
+def _category(row) -> list[str]:
+    return [f"Mostly buys {row.top_category}."] if _present(row.top_category) else []
+
+
+def _visits(row) -> list[str]:
+    if not _present(row.sessions):
+        return []
+    return [f"{int(row.sessions_last_30d)} visits in the last 30 days, {int(row.sessions)} in total."]
+
+
+def _review(row, stars: bool) -> list[str]:
+    """The review count and mean rating and the latest review's text; with `stars` (version 2)
+    the text comes first, with its rating."""
+    if not (_present(row.review_count) and row.review_count > 0):
+        return []
+    summary = f"{int(row.review_count)} reviews, mean rating {row.mean_rating:.1f}."
+    if not _present(row.last_review_text):
+        return [summary]
+    if stars:
+        return [f'Latest review, {_num(row.last_review_rating)} stars: "{row.last_review_text}"', summary]
+    return [summary, f'Latest review: "{row.last_review_text}"']
 
 
 def _present(value) -> bool:

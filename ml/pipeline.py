@@ -12,10 +12,9 @@ from dataclasses import asdict
 from datetime import date
 
 import mlflow
-import numpy as np
 import pandas as pd
 
-from ml import recommend, registry, sentiment, tracking, transform, warehouse
+from ml import recommend, registry, scoring, sentiment, tracking, transform, warehouse
 from ml.baselines import BlendModel, GbmModel
 from ml.candidates import train_candidates
 from ml.clv import with_clv_features
@@ -24,7 +23,7 @@ from ml.features import model_input
 from ml.ingest import raw_row_counts
 from ml.metrics import churn_metrics, order_metrics
 from ml.model import pick_device
-from ml.reasons import churn_reasons
+from ml.reasons import Explainer
 from ml.runstatus import step
 from ml.settings import Settings
 from ml.train import TrainConfig
@@ -101,7 +100,9 @@ def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int
     for table, rules in counts.items():
         share = sum(rules.values()) / raw[table] if raw[table] else 0.0
         if share > settings.max_quarantine_share:
-            detail = ", ".join(f"{rule} {n:,}" for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]))
+            detail = ", ".join(
+                f"{rule} {n:,} (e.g. {', '.join(warehouse.quarantine_examples(settings.warehouse, table, rule))})"
+                for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]))
             broken.append(f"{table}: {share:.1%} of {raw[table]:,} rows quarantined ({detail}); "
                           f"see {warehouse.BUILD}.quarantine_{table}")
     if broken:
@@ -168,30 +169,21 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         )
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
     family = registry.family_of(settings.model_name, version)
-    features = with_clv_features(warehouse.read_table(settings.warehouse, "customer_features"), settings.horizon_days)
-    inputs = model_input(features)
-    predictions = model.predict(inputs)
-    numbers = predictions[["churn_probability", "expected_orders", "expected_spend"]].to_numpy()
-    if not np.isfinite(numbers).all() or not predictions["churn_probability"].between(0, 1).all():
-        raise ValueError("The champion produced scores that are not finite or probabilities outside [0, 1]; "
-                         "nothing was published. Roll back with `clm rollback`.")
-    scores = features[["customer_id", "as_of"]].assign(
-        churn_probability=predictions["churn_probability"].to_numpy(),
-        expected_orders=predictions["expected_orders"].to_numpy(),
-        expected_spend=predictions["expected_spend"].to_numpy(),
-        value_tier=predictions["value_tier"].to_numpy(),
-        review_sentiment=predictions["review_sentiment"].to_numpy(),
-        horizon_days=settings.horizon_days,
-        model_name=settings.model_name,
-        model_version=int(version),
-        model_family=family,
-        scored_at=warehouse.utc_now(),
-    )
-    explainer = churn_explainer(settings, model)
-    scores = scores.join(churn_reasons(explainer.churn, inputs, explainer.features))
-    rows = warehouse.stage_scores(settings.warehouse, scores, as_of)
+    constants = {"horizon_days": settings.horizon_days, "model_name": settings.model_name,
+                 "model_version": int(version), "model_family": family, "scored_at": warehouse.utc_now()}
+    table = f"{warehouse.BUILD}.customer_features"
+    total = warehouse.read_frame(settings.warehouse, f"select count(*) as n from {table}")["n"].iloc[0]
+    out = settings.home / "tmp" / f"scores_{as_of}.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        scored = scoring.score_to_parquet(
+            scoring.read_chunks(settings.warehouse, table, settings.score_chunk_rows, settings.horizon_days),
+            model.unwrap_python_model().predictor, Explainer(churn_explainer(settings, model)), out, constants, total)
+        rows = warehouse.stage_scores(settings.warehouse, out, as_of)
+    finally:
+        out.unlink(missing_ok=True)
     return {"rows": rows, "model_version": version, "model_family": family,
-            "mean_churn_probability": float(scores["churn_probability"].mean())}
+            "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second}
 
 
 @step("recommend", "The message says what failed; recommendations learn from build.customer_products.")
@@ -242,4 +234,4 @@ def validate_marts(as_of: date, settings: Settings) -> dict:
 
 @step("publish", "Nothing analysts read changed; re-run the date once the message's cause is fixed.")
 def publish(as_of: date, settings: Settings) -> dict[str, int]:
-    return warehouse.publish(settings.warehouse, as_of, transform.published_models(settings))
+    return warehouse.publish(settings.warehouse, settings.analytics_db, as_of, transform.published_models(settings))

@@ -1,9 +1,13 @@
 """Why a customer's churn risk is what it is, in plain words a CRM team can act on.
 
-LightGBM's `pred_contrib=True` splits each customer's churn score (log-odds) into one
-contribution per input column: exact SHAP values for trees, no extra dependency. A feature and
-its missing-value flag count as one. The three features pushing the risk up most become
-sentences such as "no order in 120 days (usually every 30)" or "latest review: 1 star".
+Each customer's churn score (log-odds) from a LightGBM model is split into one contribution
+per input column by following the customer's path through every tree: each split moves the
+score from the node's value to the child's, and that move is credited to the split's feature
+(Saabas' path attribution, as in `treeinterpreter`). The contributions add up to the score,
+like SHAP values, but cost one leaf look-up per tree instead of TreeSHAP's walk over every
+path: LightGBM's `pred_contrib` took 0.67 ms a customer on 2 cores, 11 minutes for a million.
+A feature and its missing-value flag count as one. The three features pushing the risk up most
+become sentences such as "no order in 120 days (usually every 30)" or "latest review: 1 star".
 
 Reasons come from a LightGBM churn model: the champion's when it is LightGBM, the blend's
 LightGBM half, and for the other families the LightGBM candidate of the registry (`@lightgbm`),
@@ -93,20 +97,58 @@ def sentence(feature: str, row) -> str:
     return f"{feature.replace('_', ' ')}: {value:,.3g}"
 
 
-def top_features(booster, frame: pd.DataFrame, features: list[str], k: int = TOP_REASONS) -> np.ndarray:
-    """Per row, the k features that raise the churn score most (None where fewer than k raise it)."""
-    contributions = booster.predict(numeric_matrix(frame, features), pred_contrib=True)
-    n = len(features)
-    per_feature = contributions[:, :n] + contributions[:, n:2 * n]  # value + its missing flag; last column: bias
-    order = np.argsort(-per_feature, axis=1, kind="stable")[:, :k]
-    names = np.asarray(features, dtype=object)[order]
-    return np.where(np.take_along_axis(per_feature, order, axis=1) > 0, names, None)
+class PathAttribution:
+    """The per-leaf feature contributions of every tree of a booster, worked out once."""
+
+    def __init__(self, booster):
+        dump = booster.dump_model()
+        self.booster = booster
+        self.columns = dump["max_feature_idx"] + 1
+        self.leaves = [self._tree(tree) for tree in dump["tree_info"]]
+
+    def _tree(self, tree: dict) -> np.ndarray:
+        table = np.zeros((max(tree["num_leaves"], 1), self.columns))
+        stack = [(tree["tree_structure"], np.zeros(self.columns))]
+        while stack:
+            node, path = stack.pop()
+            if "leaf_index" in node or "split_feature" not in node:
+                table[node.get("leaf_index", 0)] = path
+                continue
+            for child in (node["left_child"], node["right_child"]):
+                step = path.copy()
+                step[node["split_feature"]] += child.get("internal_value", child.get("leaf_value", 0.0)) - node["internal_value"]
+                stack.append((child, step))
+        return table
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """(rows, columns): what each input column adds to each row's raw score."""
+        leaves = self.booster.predict(x, pred_leaf=True).reshape(len(x), -1)
+        out = np.zeros((len(x), self.columns))
+        for tree, table in enumerate(self.leaves):
+            out += table[leaves[:, tree]]
+        return out
 
 
-def churn_reasons(booster, frame: pd.DataFrame, features: list[str], k: int = TOP_REASONS) -> pd.DataFrame:
-    """`churn_reason_1..k` per row of `frame`: sentences for the features raising its churn risk most."""
-    tops = top_features(booster, frame, features, k)
-    rows = list(frame[features].astype("float64").itertuples(index=False))
-    return pd.DataFrame({f"churn_reason_{i + 1}": [None if name is None else sentence(name, row)
-                                                   for name, row in zip(tops[:, i], rows, strict=True)]
-                         for i in range(k)}, index=frame.index)
+class Explainer:
+    """Churn reasons from a fitted LightGBM model (GbmModel): its churn booster and features."""
+
+    def __init__(self, gbm):
+        self.attribution = PathAttribution(gbm.churn)
+        self.features = list(gbm.features)
+
+    def top_features(self, frame: pd.DataFrame, k: int = TOP_REASONS) -> np.ndarray:
+        """Per row, the k features that raise the churn score most (None where fewer than k raise it)."""
+        contributions = self.attribution.contributions(numeric_matrix(frame, self.features))
+        n = len(self.features)
+        per_feature = contributions[:, :n] + contributions[:, n:2 * n]  # a value and its missing flag
+        order = np.argsort(-per_feature, axis=1, kind="stable")[:, :k]
+        names = np.asarray(self.features, dtype=object)[order]
+        return np.where(np.take_along_axis(per_feature, order, axis=1) > 0, names, None)
+
+    def reasons(self, frame: pd.DataFrame, k: int = TOP_REASONS) -> pd.DataFrame:
+        """`churn_reason_1..k` per row of `frame`: sentences for the features raising its churn risk most."""
+        tops = self.top_features(frame, k)
+        rows = list(frame[self.features].astype("float64").itertuples(index=False))
+        return pd.DataFrame({f"churn_reason_{i + 1}": [None if name is None else sentence(name, row)
+                                                       for name, row in zip(tops[:, i], rows, strict=True)]
+                             for i in range(k)}, index=frame.index)

@@ -20,7 +20,10 @@ DEFAULT_SENTIMENT_MODEL_NAME = "clm-review-sentiment"
 class Settings:
     home: Path
     raw_dir: Path
+    # The pipeline's working database: only the pipeline opens it.
     warehouse: Path
+    # What analysts and BI tools open, read-only: replaced whole by each run's publish step.
+    analytics_db: Path
     tracking_uri: str
     artifact_root: Path
     airflow_home: Path
@@ -34,6 +37,8 @@ class Settings:
     # The largest move of the mean churn probability between scoring dates that passes unchecked.
     max_churn_shift: float
     promotion_margin: float
+    # Customers read, scored and written per chunk: scoring's memory is bounded by it.
+    score_chunk_rows: int = 20_000
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -58,6 +63,7 @@ class Settings:
             "CLM_HOME": str(self.home),
             "CLM_RAW_DIR": str(self.raw_dir),
             "CLM_WAREHOUSE": str(self.warehouse),
+            "CLM_ANALYTICS_DB": str(self.analytics_db),
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "CLM_ARTIFACT_ROOT": str(self.artifact_root),
             "CLM_MODEL_NAME": self.model_name,
@@ -68,6 +74,7 @@ class Settings:
             "CLM_MAX_QUARANTINE_SHARE": str(self.max_quarantine_share),
             "CLM_MAX_CHURN_SHIFT": str(self.max_churn_shift),
             "CLM_PROMOTION_MARGIN": str(self.promotion_margin),
+            "CLM_SCORE_CHUNK_ROWS": str(self.score_chunk_rows),
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -87,6 +94,7 @@ def load() -> Settings:
         home=home,
         raw_dir=Path(os.environ.get("CLM_RAW_DIR", home / "raw")),
         warehouse=Path(os.environ.get("CLM_WAREHOUSE", home / "warehouse.duckdb")),
+        analytics_db=Path(os.environ.get("CLM_ANALYTICS_DB", home / "analytics.duckdb")),
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
         artifact_root=Path(os.environ.get("CLM_ARTIFACT_ROOT", home / "mlartifacts")),
         airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
@@ -98,4 +106,5 @@ def load() -> Settings:
         max_churn_shift=float(os.environ.get("CLM_MAX_CHURN_SHIFT", "0.25")),
         promotion_margin=float(os.environ.get("CLM_PROMOTION_MARGIN", "0.0")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
+        score_chunk_rows=int(os.environ.get("CLM_SCORE_CHUNK_ROWS", "20000")),
     )

@@ -20,8 +20,16 @@ def customers() -> pd.DataFrame:
     return frame
 
 
-def test_the_rendering_tells_behaviour_then_the_latest_review():
+def test_the_rendering_tells_the_latest_review_then_the_behaviour():
     buyer, browser = render_text(customers())
+    assert buyer == ('Latest review, 1 stars: "Arrived broken, never again" 1 reviews, mean rating 1.0. Mostly buys '
+                     'garden. 3 orders, last one 12 days ago, 250 spent in total. 1 orders in the last 30 days. 2 visits '
+                     'in the last 30 days, 20 in total. Customer for 400 days.')
+    assert browser == "Has not ordered yet. Customer for 30 days."
+
+
+def test_models_saved_with_the_first_rendering_keep_it():
+    buyer, browser = render_text(customers(), version=1)
     assert buyer == ('Customer for 400 days. 3 orders, last one 12 days ago, 250 spent in total. 1 orders in the '
                      'last 30 days. Mostly buys garden. 2 visits in the last 30 days, 20 in total. 1 reviews, '
                      'mean rating 1.0. Latest review: "Arrived broken, never again"')

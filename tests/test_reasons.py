@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ml.baselines import GbmModel
-from ml.features import NUMERIC_FEATURES
-from ml.reasons import churn_reasons, sentence
+from ml.features import NUMERIC_FEATURES, numeric_matrix
+from ml.reasons import Explainer, PathAttribution, sentence
 
 
 def shop(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
@@ -32,12 +32,26 @@ def test_the_drivers_of_churn_are_the_reasons_in_plain_words():
     customers.loc[0, ["recency_days", "mean_interpurchase_days", "last_review_rating"]] = [280.0, 30.0, 5.0]
     customers.loc[1, ["recency_days", "last_review_rating"]] = [10.0, 1.0]
     customers.loc[2, ["recency_days", "last_review_rating"]] = [10.0, 5.0]
-    reasons = churn_reasons(model.churn, customers, model.features)
+    reasons = Explainer(model).reasons(customers)
     assert list(reasons.columns) == ["churn_reason_1", "churn_reason_2", "churn_reason_3"]
     assert reasons.loc[0, "churn_reason_1"] == "no order in 280 days (usually every 30)"
     assert reasons.loc[1, "churn_reason_1"] == "latest review: 1 star"
     # A customer nothing puts at risk gets no recency or review reason.
     assert not any(str(r).startswith(("no order", "latest review")) for r in reasons.loc[2])
+
+
+def test_path_attributions_add_up_to_the_score():
+    train = shop()
+    model = GbmModel.fit(train)
+    x = numeric_matrix(train.head(200), model.features)
+    contributions = PathAttribution(model.churn).contributions(x)
+    bias = model.churn.predict(x, raw_score=True) - contributions.sum(axis=1)
+    assert np.allclose(bias, bias[0])  # one constant for every row: the trees' root values
+    # Where one feature clearly drives the risk, it is the top reason by LightGBM's own SHAP values too.
+    shap = model.churn.predict(x, pred_contrib=True)[:, :-1]
+    clear = shap.max(axis=1) > 1.0
+    assert clear.sum() > 20
+    assert (shap[clear].argmax(axis=1) == contributions[clear].argmax(axis=1)).mean() > 0.9
 
 
 def test_missing_values_read_as_what_they_mean():
