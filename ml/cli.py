@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from ml import settings as settings_module
+from ml.lock import pipeline_lock
 
 DAG_ID = "clm_pipeline"
 LAST_TASK = "publish"
@@ -28,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = settings_module.load()
     os.environ.update(settings.env())
+    import duckdb
+
     try:
         return args.handler(args, settings) or 0
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"clm: {error}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, RuntimeError, duckdb.Error) as error:
+        print(f"clm: {str(error).strip().splitlines()[0]}" if isinstance(error, duckdb.Error) else f"clm: {error}",
+              file=sys.stderr)
         return 1
 
 
@@ -56,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=_ingest_cdnow)
 
     p = sub.add_parser("run", help="run the pipeline DAG through Airflow for one scoring date")
-    p.add_argument("--as-of", type=date.fromisoformat, help="scoring date (default: the day after the last order)")
+    p.add_argument("--as-of", type=_date, help="scoring date, YYYY-MM-DD (default: the day after the last valid order)")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
@@ -67,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="rows per table, holdout metrics and the champion model")
     p.set_defaults(handler=_summary)
 
-    p = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    p = sub.add_parser("sql", help="run a read-only SQL query on the analysts' database")
     p.add_argument("query")
     p.add_argument("--csv", action="store_true", help="print CSV with a header instead of a table")
     p.set_defaults(handler=_sql)
@@ -81,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
     p.set_defaults(handler=_rollback)
+
+    p = sub.add_parser("restore", help="put back the analysts' database of the run before the last")
+    p.set_defaults(handler=_restore)
+
+    p = sub.add_parser("info", help="where the data, the databases, the stores and the logs live")
+    p.set_defaults(handler=_info)
 
     p = sub.add_parser("ui", help="start the Airflow UI (port 8080) and the MLflow UI (port 5000)")
     p.add_argument("--airflow-port", type=int, default=8080)
@@ -99,25 +109,36 @@ def _generate(args, settings) -> int:
 
 
 def _ingest_folder(args, settings) -> int:
+    from ml import pii
     from ml.ingest import ingest_folder
 
-    counts = ingest_folder(args.path, settings.raw_dir)
+    with pipeline_lock(settings.home, f"clm ingest folder {args.path}"):
+        counts = ingest_folder(args.path, settings.raw_dir, pii.key(settings.home))
     print(f"landed in {settings.raw_dir}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
     return 0
 
 
 def _ingest_cdnow(args, settings) -> int:
+    from ml import pii
     from ml.ingest import ingest_cdnow
 
-    counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow")
+    with pipeline_lock(settings.home, "clm ingest cdnow"):
+        counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow", pii.key(settings.home))
     print(f"landed CDNOW in {settings.raw_dir}: orders {counts['orders']:,} (one per customer and day)")
     return 0
 
 
 def _run(args, settings) -> int:
+    from ml.ingest import default_as_of
+
+    as_of = args.as_of or default_as_of(settings.raw_dir)
+    with pipeline_lock(settings.home, f"clm run --as-of {as_of}") as lock:
+        return _run_dag(as_of, settings, lock, args)
+
+
+def _run_dag(as_of: date, settings, lock: int, args) -> int:
     from ml import runstatus
 
-    as_of = args.as_of or _default_as_of(settings)
     _airflow(["db", "migrate"], settings, quiet=True)
     _airflow(["dags", "reserialize"], settings, quiet=True)
     print(f"running {DAG_ID} through Airflow for as_of={as_of} ...", flush=True)
@@ -127,7 +148,7 @@ def _run(args, settings) -> int:
     with log_path.open("w") as log:
         completed = subprocess.run(
             ["airflow", "dags", "test", DAG_ID, as_of.isoformat(), "-c", json.dumps({"as_of": as_of.isoformat()})],
-            env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT,
+            env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
         )
     statuses = runstatus.read(settings, as_of)
     failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
@@ -171,16 +192,45 @@ def _summary(args, settings) -> int:
 
 
 def _sql(args, settings) -> int:
+    import csv
+
     from ml.warehouse import query
 
-    frame = query(settings.warehouse, args.query)
+    columns, rows = query(settings.analytics_db, args.query)
     if args.csv:
-        frame.to_csv(sys.stdout, index=False)
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
     else:
         from tabulate import tabulate
 
-        print(tabulate(frame, headers="keys", tablefmt="psql", showindex=False, floatfmt=".4g"))
-        print(f"({len(frame)} rows)")
+        print(tabulate(rows, headers=columns, tablefmt="psql", floatfmt=".4g", missingval="NULL"))
+        print(f"({len(rows)} rows)")
+    return 0
+
+
+def _restore(args, settings) -> int:
+    from ml.warehouse import restore_previous
+
+    restore_previous(settings.analytics_db)
+    print(f"{settings.analytics_db} is the previous run's again")
+    return 0
+
+
+def _info(args, settings) -> int:
+    from tabulate import tabulate
+
+    places = [
+        ("analytics", settings.analytics_db, "what analysts and BI tools open, read-only (any DuckDB client)"),
+        ("raw", settings.raw_dir, "the landed exports (emails pseudonymised, names dropped)"),
+        ("warehouse", settings.warehouse, "the pipeline's working database: only the pipeline opens it"),
+        ("mlflow", settings.tracking_uri, "experiment tracking and the model registry"),
+        ("artifacts", settings.artifact_root, "MLflow's model files and plots"),
+        ("airflow", settings.airflow_home, "Airflow's home and metadata database"),
+        ("logs", settings.home / "logs", "one log per `clm run`"),
+        ("runs", settings.home / "runs", "each step's outcome, as data"),
+    ]
+    print(tabulate(places, headers=["what", "where", ""], tablefmt="plain"))
     return 0
 
 
@@ -226,16 +276,11 @@ def _ui(args, settings) -> int:
         mlflow_ui.terminate()
 
 
-def _default_as_of(settings) -> date:
-    """The shop's 'today': the day after its last order."""
-    import duckdb
-
-    orders = settings.raw_dir / "orders.parquet"
-    if not orders.exists():
-        raise FileNotFoundError(f"No raw data in {settings.raw_dir}. Load some first: `clm ingest folder DIR`.")
-    with duckdb.connect() as con:
-        last = con.execute(f"select max(try_cast(ordered_at as timestamp)) from read_parquet('{orders}')").fetchone()[0]
-    return last.date() + timedelta(days=1)
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31") from None
 
 
 def _airflow_env(settings) -> dict[str, str]:

@@ -21,6 +21,11 @@ class RawTable:
     def columns(self) -> dict[str, str]:
         return {**self.required, **self.optional}
 
+    @property
+    def key(self) -> str:
+        """The column that names a row in messages: the first required one."""
+        return next(iter(self.required))
+
 
 RAW_TABLES: tuple[RawTable, ...] = (
     RawTable(

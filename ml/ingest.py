@@ -1,27 +1,34 @@
 """Load a shop's raw exports into the warehouse's landing folder, normalised to the contract.
 
 Each table is read with DuckDB (CSV or Parquet, any size), checked for its required columns,
-completed with NULL optional columns and written as one Parquet file. Files are written next
-to their final name and renamed into place, so a failed ingest never leaves half a table.
+completed with NULL optional columns and written as one Parquet file. Every file is written
+next to its final name first and all are renamed into place once all are written, so a failed
+ingest leaves the previous landing as it was.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
+from ml import pii
 from ml.contract import RAW_TABLES, ContractError, RawTable
 
 SNAPSHOT_MARKER = "_snapshot_id"
 FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+# dbt_project.yml's max_plausible_number: larger raw numbers are export errors.
+MAX_PLAUSIBLE_NUMBER = 1_000_000_000
 READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto"}
 
 
-def ingest_folder(source: Path, raw_dir: Path) -> dict[str, int]:
-    """Normalise every contract table found in `source` into `raw_dir`; return row counts."""
+def ingest_folder(source: Path, raw_dir: Path, pii_key: bytes) -> dict[str, int]:
+    """Normalise every contract table found in `source` into `raw_dir`; return row counts.
+
+    Emails land as keyed hashes and names not at all (ml/pii.py), under `pii_key`."""
     source = Path(source)
     if not source.is_dir():
         raise ContractError(f"{source} is not a folder. Point `clm ingest folder` at the folder holding orders.csv or orders.parquet.")
@@ -30,8 +37,18 @@ def ingest_folder(source: Path, raw_dir: Path) -> dict[str, int]:
     raw_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("set enable_progress_bar = false")
+    pii.register(con, pii_key)
     try:
-        counts = {table.name: _write(con, table, found[table.name], raw_dir) for table in RAW_TABLES}
+        partials = {table.name: _write_partial(con, table, found[table.name], raw_dir) for table in RAW_TABLES}
+        # Every table was read and written: only now replace the landed ones, all together.
+        for name, partial in partials.items():
+            partial.replace(raw_dir / f"{name}.parquet")
+        counts = {name: con.execute(f"select count(*) from read_parquet('{raw_dir / name}.parquet')").fetchone()[0]
+                  for name in partials}
+    except duckdb.Error as error:
+        for partial in raw_dir.glob(".*.parquet.partial"):
+            partial.unlink()
+        raise ContractError(f"Could not read the export: {str(error).splitlines()[0]} Nothing was loaded.") from None
     finally:
         con.close()
     # A new snapshot replaces the history, so incremental models must rebuild from scratch.
@@ -61,6 +78,36 @@ def raw_row_counts(raw_dir: Path) -> dict[str, int]:
         con.close()
 
 
+def default_as_of(raw_dir: Path) -> date:
+    """The shop's 'today': the day after its last order that keeps the contract's rules.
+
+    A raw order dated years ahead, with a negative amount or an unknown customer is quarantined
+    by the dbt build; it must not move the scoring date either. These are the rules of
+    base_shop__orders that bear on the date (a test checks that dbt's own default agrees).
+    """
+    orders = raw_dir / "orders.parquet"
+    if not orders.exists():
+        raise ContractError(f"No raw data in {raw_dir}. Load some first: `clm ingest folder DIR`.")
+    customers = raw_dir / "customers.parquet"
+    with duckdb.connect() as con:
+        last = con.execute(f"""
+            with known as (select distinct cast(customer_id as varchar) as customer_id from read_parquet('{customers}')),
+            orders as (
+                select try_cast(ordered_at as timestamp) as ordered_at, try_cast(amount as double) as amount,
+                       cast(customer_id as varchar) as customer_id, order_id
+                from read_parquet('{orders}')
+            )
+            select max(ordered_at) from orders
+            where order_id is not null and customer_id is not null and amount between 0 and {MAX_PLAUSIBLE_NUMBER}
+              and ordered_at >= timestamp '1990-01-01' and ordered_at <= (current_timestamp at time zone 'UTC')
+              and (not exists (select 1 from known) or customer_id in (select customer_id from known))
+        """).fetchone()[0]
+    if last is None:
+        raise ContractError(f"{orders} has no order that keeps the contract's rules, so there is no scoring date; "
+                            "see the rules in README (Bad input) and fix the export.")
+    return last.date() + timedelta(days=1)
+
+
 def _find(source: Path, name: str) -> Path | None:
     for suffix in READERS:
         candidate = source / f"{name}{suffix}"
@@ -83,7 +130,12 @@ def _check_columns(found: dict[str, Path | None]) -> None:
                 if table.is_required:
                     problems.append(f"the required table `{table.name}` is missing (expected {table.name}.csv or {table.name}.parquet)")
                 continue
-            columns = {row[0] for row in con.execute(f"describe select * from {_reader(path)}").fetchall()}
+            try:
+                columns = {row[0] for row in con.execute(f"describe select * from {_reader(path)}").fetchall()}
+            except duckdb.Error as error:
+                problems.append(f"{path.name} cannot be read as {path.suffix.lstrip('.').upper()} "
+                                f"({str(error).strip().splitlines()[0]})")
+                continue
             absent = [c for c in table.required if c not in columns]
             if absent:
                 problems.append(f"{path.name} lacks required column(s) {', '.join(absent)}")
@@ -99,13 +151,15 @@ def _column(name: str, kind: str, present_type: str | None) -> str:
     12.0 and 12 join."""
     if present_type is None:
         return f"cast(null as {kind}) as {name}"
+    if pii.select_expression(name):
+        return pii.select_expression(name)
     if name.endswith("_id") and present_type in FLOAT_TYPES:
         return (f"case when {name} = floor({name}) then cast(cast({name} as bigint) as varchar) "
                 f"else cast({name} as varchar) end as {name}")
     return name
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: RawTable, path: Path | None, raw_dir: Path) -> int:
+def _write_partial(con: duckdb.DuckDBPyConnection, table: RawTable, path: Path | None, raw_dir: Path) -> Path:
     if path is None:
         select = ", ".join(f"cast(null as {kind}) as {col}" for col, kind in table.columns.items())
         query = f"select {select} where false"
@@ -113,11 +167,9 @@ def _write(con: duckdb.DuckDBPyConnection, table: RawTable, path: Path | None, r
         present = {row[0]: row[1] for row in con.execute(f"describe select * from {_reader(path)}").fetchall()}
         select = ", ".join(_column(col, kind, present.get(col)) for col, kind in table.columns.items())
         query = f"select {select} from {_reader(path)}"
-    target = raw_dir / f"{table.name}.parquet"
     partial = raw_dir / f".{table.name}.parquet.partial"
     con.execute(f"copy ({query}) to '{partial}' (format parquet)")
-    partial.replace(target)
-    return con.execute(f"select count(*) from read_parquet('{target}')").fetchone()[0]
+    return partial
 
 
 def cdnow_path() -> Path:
@@ -132,7 +184,7 @@ def cdnow_path() -> Path:
     return path
 
 
-def ingest_cdnow(raw_dir: Path, staging_dir: Path) -> dict[str, int]:
+def ingest_cdnow(raw_dir: Path, staging_dir: Path, pii_key: bytes) -> dict[str, int]:
     """CDNOW's transaction log as the raw contract: one order per customer and day (the usual
     treatment in the BG/NBD literature), every other table empty."""
     staging_dir.mkdir(parents=True, exist_ok=True)
@@ -161,4 +213,4 @@ def ingest_cdnow(raw_dir: Path, staging_dir: Path) -> dict[str, int]:
         """)
     finally:
         con.close()
-    return ingest_folder(staging_dir, raw_dir)
+    return ingest_folder(staging_dir, raw_dir, pii_key)

@@ -22,7 +22,7 @@ PLANTED_EXTRA_ORDERS = 1.0
 
 
 def read(home, sql: str, params: list | None = None) -> pd.DataFrame:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(home / "analytics.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).df()
 
 
@@ -85,7 +85,7 @@ def plant_campaign(shop_dir, actions: pd.DataFrame, out_dir, seed: int = 5) -> N
 def test_campaign_effect_finds_the_planted_effect_once_the_horizon_has_passed(pipeline_home, tiny_shop, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(pipeline_home, home)
-    actions = read(home, "select customer_id, campaign, treated, in_holdout from build.next_best_action "
+    actions = read(home, "select customer_id, campaign, treated, in_holdout from analytics.next_best_action "
                          "where as_of = ? and (treated or in_holdout)", [AS_OF])
     plant_campaign(tiny_shop, actions, tmp_path / "shop")
     clm(home, "ingest", "folder", str(tmp_path / "shop"))

@@ -4,6 +4,7 @@ import pytest
 
 from ml.contract import ContractError
 from ml.ingest import ingest_folder, raw_row_counts
+from tests.conftest import PII_KEY
 
 
 def test_orders_only_csv_lands_with_empty_optional_tables(tmp_path):
@@ -11,7 +12,7 @@ def test_orders_only_csv_lands_with_empty_optional_tables(tmp_path):
     source.mkdir()
     pd.DataFrame({"order_id": [1, 2], "customer_id": ["a", "b"], "ordered_at": ["2025-01-01", "2025-02-01"],
                   "amount": [10.0, 20.0]}).to_csv(source / "orders.csv", index=False)
-    counts = ingest_folder(source, tmp_path / "raw")
+    counts = ingest_folder(source, tmp_path / "raw", PII_KEY)
     assert counts == {"orders": 2, "customers": 0, "order_items": 0, "products": 0, "events": 0, "reviews": 0}
     assert raw_row_counts(tmp_path / "raw")["orders"] == 2
     columns = [r[0] for r in duckdb.sql(f"describe select * from '{tmp_path}/raw/orders.parquet'").fetchall()]
@@ -25,13 +26,13 @@ def test_missing_required_column_is_a_clear_error_and_loads_nothing(tmp_path):
     source.mkdir()
     pd.DataFrame({"order_id": [1], "customer_id": ["a"], "amount": [1.0]}).to_parquet(source / "orders.parquet")
     with pytest.raises(ContractError, match="orders.parquet lacks required column.*ordered_at"):
-        ingest_folder(source, tmp_path / "raw")
+        ingest_folder(source, tmp_path / "raw", PII_KEY)
     assert not (tmp_path / "raw").exists()
 
 
 def test_missing_orders_table_is_named(tmp_path):
     with pytest.raises(ContractError, match="required table `orders` is missing"):
-        ingest_folder(tmp_path, tmp_path / "raw")
+        ingest_folder(tmp_path, tmp_path / "raw", PII_KEY)
 
 
 def test_ids_exported_as_floats_come_back_as_integers(tmp_path):
@@ -39,6 +40,6 @@ def test_ids_exported_as_floats_come_back_as_integers(tmp_path):
     source.mkdir()
     pd.DataFrame({"order_id": [1.0, 2.0], "customer_id": [7.0, None], "ordered_at": ["2025-01-01", "2025-02-01"],
                   "amount": [10.0, 20.0]}).to_parquet(source / "orders.parquet")
-    ingest_folder(source, tmp_path / "raw")
+    ingest_folder(source, tmp_path / "raw", PII_KEY)
     rows = duckdb.sql(f"select order_id, customer_id from '{tmp_path}/raw/orders.parquet' order by 1").fetchall()
     assert rows == [("1", "7"), ("2", None)]

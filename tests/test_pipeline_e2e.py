@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 def read(home, sql: str) -> pd.DataFrame:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(home / "analytics.duckdb"), read_only=True) as con:
         return con.execute(sql).df()
 
 
@@ -115,6 +115,44 @@ def test_sql_is_read_only(pipeline_home):
     failed = clm(pipeline_home, "sql", "drop table analytics.customer_scores", check=False)
     assert failed.returncode != 0 and "read-only" in failed.stderr.lower()
     assert len(read(pipeline_home, "select * from analytics.customer_scores")) > 0
+
+
+def test_sql_answers_a_bad_query_in_one_plain_line_and_prints_nulls_and_dates(pipeline_home):
+    unknown = clm(pipeline_home, "sql", "select * from customer_scorez", check=False)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert "customer_scorez does not exist" in unknown.stderr and "pg_tables" not in unknown.stderr
+    assert "Tables you can query:" in unknown.stderr and "churn_alerts" in unknown.stderr
+    syntax = clm(pipeline_home, "sql", "selec 1", check=False)
+    assert syntax.returncode == 1 and len(syntax.stderr.strip().splitlines()) == 1 and "syntax error" in syntax.stderr
+    shown = clm(pipeline_home, "sql", "select cast(null as double) as nothing, date '2026-01-01' as day").stdout
+    assert "NULL" in shown and "nan" not in shown and "2026-01-01 " in shown and "00:00:00" not in shown
+    wrong = clm(pipeline_home, "run", "--as-of", "01/02/2026", check=False)
+    assert wrong.returncode == 2 and "YYYY-MM-DD" in wrong.stderr
+
+
+def test_info_names_the_analysts_database(pipeline_home):
+    info = clm(pipeline_home, "info").stdout
+    analytics = next(line for line in info.splitlines() if line.startswith("analytics"))
+    assert str(pipeline_home / "analytics.duckdb") in analytics
+
+
+def test_no_raw_email_or_name_reaches_a_published_table(pipeline_home, tiny_shop):
+    customers = pd.read_parquet(tiny_shop / "customers.parquet")
+    emails = set(customers["email"].str.lower())
+    names = set(customers["first_name"]) | set(customers["last_name"])
+    with duckdb.connect(str(pipeline_home / "analytics.duckdb"), read_only=True) as con:
+        tables = [name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()]
+        assert "quarantine_customers" in tables and "customer_features" in tables
+        for table in tables:
+            frame = con.execute(f"select * from {table}").df()
+            for column in frame.select_dtypes(include=["object", "string"]).columns:
+                values = set(frame[column].dropna().astype(str))
+                assert not values & names, f"{table}.{column} holds raw names"
+                assert not any(e in v.lower() for v in values for e in emails), f"{table}.{column} holds raw emails"
+    hashes = pd.read_parquet(pipeline_home / "raw" / "customers.parquet")["email"]
+    assert hashes.str.fullmatch("[0-9a-f]{64}").all()  # HMAC-SHA256, keyed
+    assert (pipeline_home / "pii.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_rerun_of_the_same_date_is_idempotent(pipeline_home):

@@ -13,6 +13,7 @@ from ml import settings as settings_module
 from ml import transform, warehouse
 from ml.ingest import ingest_folder
 from ml.recommend import Recommender
+from tests.conftest import PII_KEY
 
 AS_OF = date(2025, 10, 1)
 EARLIER = date(2025, 9, 1)
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.slow
 def home(tmp_path, monkeypatch, tiny_shop):
     monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
     settings = settings_module.load()
-    ingest_folder(tiny_shop, settings.raw_dir)
+    ingest_folder(tiny_shop, settings.raw_dir, PII_KEY)
     transform.build(transform.FEATURE_SELECTOR, AS_OF, settings)
     return settings
 
@@ -50,11 +51,12 @@ def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
 
 def run_marts_and_publish(settings) -> dict[str, int]:
     transform.build(transform.MARTS_SELECTOR, AS_OF, settings)
-    return warehouse.publish(settings.warehouse, AS_OF, transform.published_models(settings))
+    return warehouse.publish(settings.warehouse, settings.analytics_db, AS_OF, transform.published_models(settings))
 
 
 def analytics(settings, sql: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+    """What analysts read: their own database file, never the pipeline's warehouse."""
+    with duckdb.connect(str(settings.analytics_db), read_only=True) as con:
         return con.execute(sql).df()
 
 
@@ -80,8 +82,7 @@ def test_an_old_warehouse_keeps_its_history_and_gains_a_new_score_column(home):
     assert (scores.loc[scores["as_of"].dt.date == AS_OF, "risk_band"] == "medium").all()
     published = set(transform.published_models(home))
     assert {"customer_features", "customer_scores", "customer_segments", "quarantine_orders"} <= published
-    tables = set(analytics(home, "select table_name from information_schema.tables "
-                                 "where table_schema = 'analytics'")["table_name"])
+    tables = set(analytics(home, "select table_name from duckdb_tables()")["table_name"])
     assert published == tables
 
     # The next version adds another column, and the day is re-run: replaced, not doubled.
@@ -100,6 +101,5 @@ def test_scores_of_another_date_are_refused_and_an_unscored_date_is_not_publishe
     stage(home, AS_OF)
     transform.build(transform.MARTS_SELECTOR, AS_OF, home)
     with pytest.raises(ValueError, match="no rows for the run's date 2025-10-02; nothing was published"):
-        warehouse.publish(home.warehouse, date(2025, 10, 2), transform.published_models(home))
-    assert analytics(home, "select count(*) as n from information_schema.schemata "
-                           "where schema_name = 'analytics'")["n"].item() == 0
+        warehouse.publish(home.warehouse, home.analytics_db, date(2025, 10, 2), transform.published_models(home))
+    assert not home.analytics_db.exists()

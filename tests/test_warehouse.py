@@ -10,12 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml import pipeline, transform
 from ml import settings as settings_module
-from ml.ingest import ingest_cdnow, ingest_folder
+from ml.ingest import default_as_of, ingest_cdnow, ingest_folder
+from tests.conftest import PII_KEY
 
 AS_OF = date(2025, 10, 1)
 DAILY_KEY = "customer_id, event_date, session_id"
@@ -30,7 +32,7 @@ def home(tmp_path, monkeypatch):
 
 
 def build(settings, source, as_of=AS_OF):
-    ingest_folder(source, settings.raw_dir)
+    ingest_folder(source, settings.raw_dir, PII_KEY)
     transform.build(transform.FEATURE_SELECTOR, as_of, settings)
 
 
@@ -253,7 +255,7 @@ def test_an_upgraded_project_rebuilds_the_incremental_events_from_scratch(home, 
 
 
 def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
-    ingest_cdnow(home.raw_dir, home.home / "sources")
+    ingest_cdnow(home.raw_dir, home.home / "sources", PII_KEY)
     transform.build(transform.FEATURE_SELECTOR, date(1997, 10, 1), home)
     features = table(home, "customer_features")
     assert len(features) == 23570 and features["customer_id"].is_unique
@@ -270,11 +272,21 @@ def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
 
 def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
     """An analytics engineer runs `dbt build` from dbt_project/ with no CLM_* variables: the
-    warehouse and raw folder default to ../.clm/, the date to the day after the last order."""
+    warehouse and raw folder default to ../.clm/, the date to the day after the last order
+    that keeps the contract, which is `clm run`'s default too (orders dated 20 years ahead or
+    from unknown customers do not move it)."""
     project = tmp_path / "dbt_project"
     shutil.copytree(settings_module.PROJECT_DIR / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
-    ingest_folder(tiny_shop, tmp_path / ".clm" / "raw")
+    shop = tmp_path / "shop"
+    shutil.copytree(tiny_shop, shop)
+    orders = pd.read_parquet(tiny_shop / "orders.parquet")
+    bad = orders.head(4).assign(order_id=orders["order_id"].max() + 1 + np.arange(4))
+    bad.loc[bad.index[:2], "ordered_at"] = pd.Timestamp("2045-10-09")
+    bad.loc[bad.index[2:], ["customer_id", "ordered_at"]] = [orders["customer_id"].max() + 1000, orders["ordered_at"].max()
+                                                            + pd.Timedelta(days=3)]
+    pd.concat([orders, bad]).to_parquet(shop / "orders.parquet", index=False)
+    ingest_folder(shop, tmp_path / ".clm" / "raw", PII_KEY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLM_")}
     completed = subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--profiles-dir", ".",
                                 "--select", "+customer_features"], cwd=project, env=env, capture_output=True, text=True)
@@ -283,3 +295,4 @@ def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
     with duckdb.connect(str(tmp_path / ".clm" / "warehouse.duckdb"), read_only=True) as con:
         dates = con.execute("select distinct as_of from build.customer_features").fetchall()
     assert dates == [(last_order.date() + pd.Timedelta(days=1).to_pytimedelta(),)]
+    assert default_as_of(tmp_path / ".clm" / "raw") == dates[0][0]

@@ -16,6 +16,7 @@
 {% macro number_rules(column, min_value=0) -%}
     when {{ column }}_raw is not null and {{ column }} is null then 'unparseable_{{ column }}'
     when {{ column }} < {{ min_value }} then 'negative_{{ column }}'
+    when {{ column }} > {{ var('max_plausible_number') }} then 'implausible_{{ column }}'
 {%- endmacro %}
 
 {% macro orphan_rule(column, parent_relation, parent_column) -%}
