@@ -38,6 +38,7 @@ ui: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/scoring.py
 
 clean:
 	rm -rf .clm

@@ -8,6 +8,7 @@ MLflow carries it as the pyfunc's artifact, scoring loads it.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -160,6 +161,12 @@ class Predictor:
     @classmethod
     def load(cls, folder: Path) -> Predictor:
         return cls(folder)
+
+    @property
+    def overlaps_preparation(self) -> bool:
+        """Whether preparing the next chunk beside inference pays: on a GPU, or where the CPU has
+        a core that torch's threads leave free (on 2 cores it slows both)."""
+        return self.device.type == "cuda" or (os.cpu_count() or 1) > torch.get_num_threads()
 
     def prepare(self, frame: pd.DataFrame) -> Prepared:
         return prepare(self.tokenizer, self.preprocess, frame)
