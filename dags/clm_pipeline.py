@@ -17,15 +17,15 @@ registry's champion and publishes the results for analysts, all in one transacti
 | `evaluate_sentiment` | macro-F1 of the classifier and of the lexicon on the reviews since its cutoff, logged to its run | |
 | `train` | trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, the transformer) on the same time-based split, logs each to MLflow | see the MLflow run |
 | `register` | registers every candidate; the gate promotes the best to champion | see the versions' `gate_reason` tags in MLflow |
-| `score` | scores all customers with `models:/<name>@champion` | |
+| `score` | scores all customers with `models:/<name>@champion`, in chunks of `CLM_SCORE_CHUNK_ROWS` (20,000), logging the rate and the time left | |
 | `recommend` | top-10 products per customer (repeat, co-purchase, popular); its recall@10 / NDCG@10 on the last H days logged to MLflow | |
 | `build_marts` | `dbt build` of `customer_scores` (score history), `customer_segments`, `churn_alerts`, `next_best_action` (with its holdouts) and `recommendations` | the error names the failing model or test |
 | `validate_marts` | GX suites on `customer_segments` and this run's scores | |
-| `publish` | copies every dbt model tagged `published` into the `analytics` schema in one transaction | nothing analysts read changed before this task |
+| `publish` | writes every dbt model tagged `published` into a new analysts' database and renames it over `analytics.duckdb` | nothing analysts read changed before this task |
 
 Each task records its outcome (task, error type, message, what to do) in
 `CLM_HOME/runs/<as_of>/<task>.json`; `clm run` prints the failed one. Until `publish`
-succeeds, nothing in the `analytics` schema changes. The scoring date is the run's `as_of`
+succeeds, nothing in the analysts' database (`clm info`) changes. The scoring date is the run's `as_of`
 param when given (`clm run --as-of DATE`), else the end of its data interval.
 Runs never overlap (`max_active_runs=1`): DuckDB takes one writer at a time.
 """

@@ -27,15 +27,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ml.baselines import OUTPUT_COLUMNS
 from ml.clv import CLV_FEATURES, clv_features
 from ml.features import model_input
 from ml.reasons import Explainer
 
 log = logging.getLogger(__name__)
-DEFAULT_CHUNK_ROWS = 20_000
 # What the clv features are fitted on (ml/clv.rfm_inputs).
 CLV_INPUTS = ("customer_id", "as_of", "frequency", "days_since_first_order", "recency_days", "avg_order_value")
-SCORE_COLUMNS = ("churn_probability", "expected_orders", "expected_spend", "value_tier", "review_sentiment")
 
 
 @dataclass
@@ -136,7 +135,7 @@ def score_rows(chunk: Chunk, predictions: pd.DataFrame, extra: dict[str, object]
         raise ValueError("The champion produced scores that are not finite or probabilities outside [0, 1]; "
                          "nothing was published. Roll back with `clm rollback`.")
     scores = chunk.inputs[["customer_id", "as_of"]].reset_index(drop=True)
-    for column in SCORE_COLUMNS:
+    for column in OUTPUT_COLUMNS:
         scores[column] = predictions[column].to_numpy()
     for column, value in extra.items():
         scores[column] = value
