@@ -34,9 +34,9 @@ def main() -> None:
     settings = settings_module.load()
     tracking.configure(settings)
     horizon = settings.horizon_days
-    features = warehouse.read_frame(settings.warehouse, "select * from analytics.customer_features where as_of = ?",
+    features = warehouse.read_frame(settings.analytics_db, "select * from customer_features where as_of = ?",
                                     [args.as_of])
-    published = warehouse.read_frame(settings.warehouse, "select * from analytics.customer_scores where as_of = ?",
+    published = warehouse.read_frame(settings.analytics_db, "select * from customer_scores where as_of = ?",
                                      [args.as_of])
     actual = warehouse.read_frame(
         settings.warehouse,

@@ -195,7 +195,7 @@ def test_too_much_bad_input_fails_with_the_rules_named(home, tiny_shop, tmp_path
     monkeypatch.setenv("CLM_MAX_QUARANTINE_SHARE", "0.001")
     strict = settings_module.load()
     build(strict, tmp_path / "bad")
-    with pytest.raises(ValueError, match=r"orders: .* quarantined \(.*negative_amount 1.*build.quarantine_orders"):
+    with pytest.raises(ValueError, match=r"orders: .* quarantined \(.*negative_amount 1 \(e.g. order_id=900001\).*build.quarantine_orders"):
         pipeline.check_quarantine(AS_OF, strict)
 
 
