@@ -31,11 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(settings.env())
     import duckdb
 
+    from ml.warehouse import plain
+
     try:
         return args.handler(args, settings) or 0
     except (ValueError, FileNotFoundError, RuntimeError, duckdb.Error) as error:
-        print(f"clm: {str(error).strip().splitlines()[0]}" if isinstance(error, duckdb.Error) else f"clm: {error}",
-              file=sys.stderr)
+        print(f"clm: {plain(error) if isinstance(error, duckdb.Error) else error}", file=sys.stderr)
         return 1
 
 

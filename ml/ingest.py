@@ -151,8 +151,8 @@ def _column(name: str, kind: str, present_type: str | None) -> str:
     12.0 and 12 join."""
     if present_type is None:
         return f"cast(null as {kind}) as {name}"
-    if pii.select_expression(name):
-        return pii.select_expression(name)
+    if pseudonymised := pii.select_expression(name):
+        return pseudonymised
     if name.endswith("_id") and present_type in FLOAT_TYPES:
         return (f"case when {name} = floor({name}) then cast(cast({name} as bigint) as varchar) "
                 f"else cast({name} as varchar) end as {name}")
