@@ -3,7 +3,7 @@ saved as a folder, scored through the same pyfunc with the same output columns.
 
 * `GbmModel`: LightGBM on the same numeric features as the transformer (a churn classifier,
   Poisson regressors for orders and spend);
-* `ClvModel`: BG/NBD + Gamma-Gamma (pymc-marketing). The fits themselves are the clv features
+* `ClvModel`: BG/NBD + Gamma-Gamma. The fits themselves are the clv features
   (ml/clv.py, fitted at each as-of date on that date's history), so the model reads them from
   its input; it only learns a Platt calibration of churn and what to expect of customers who
   have not bought yet, whom BG/NBD does not describe;
