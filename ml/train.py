@@ -1,7 +1,15 @@
 """Fine-tune the customer model on training_examples and log everything to MLflow.
 
 `run_transformer` reads top to bottom: fit (with early stopping on a validation split and a
-time budget), calibrate on the validation split, evaluate on the holdout, log the model.
+time budget), calibrate on the validation split, evaluate on the holdout, calibrate again on the
+holdout for the model that goes live, log it.
+
+The second calibration is the cheap form of refitting on every labelled cutoff once the model
+is judged: the holdout is the newest cutoff whose labels are complete, so it is the closest
+picture of what the scoring date will bring. On CDNOW the validation split's factors left the
+holdout's aggregate orders 16% high; the holdout's own factors carry the shop's latest trend.
+The logged holdout metrics are those of the validation-calibrated model, a fair estimate of
+what the procedure does on a cutoff it has not seen.
 """
 
 from __future__ import annotations
@@ -160,6 +168,9 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
     calibrate(fitted, split.validation, device, config.batch_size * 2)
     scores = predictor.predict(fitted.model, fitted.tokenizer, fitted.prep, split.holdout, device, config.batch_size * 2)
     metrics = evaluate.log_evaluation(scores, split.holdout, truth_cuts)
+    calibrate(fitted, split.holdout, device, config.batch_size * 2)
+    mlflow.log_param("live_calibration_as_of", split.holdout_as_of)
+    mlflow.log_metrics({"live_orders_factor": fitted.prep.orders_factor, "live_spend_factor": fitted.prep.spend_factor})
     with tempfile.TemporaryDirectory() as tmp:
         folder = predictor.save(fitted.model.cpu(), fitted.tokenizer, fitted.prep, Path(tmp) / "model")
         model_uri = log_customer_model(folder, "transformer")

@@ -35,7 +35,12 @@ def test_lora_training_logs_a_model_that_scores_every_task(pipeline_home, tmp_pa
     run = mlflow.get_run(result.run_id)
     assert run.data.params["lora_rank"] == "4"
     model = mlflow.pyfunc.load_model(result.model_uri)
-    holdout = examples[examples["as_of"] == examples["as_of"].max()].head(40)
+    # The live model is calibrated on the holdout: its orders and spend add up there.
+    everyone = examples[examples["as_of"] == examples["as_of"].max()]
+    totals = model.predict(model_input(everyone))[["expected_orders", "expected_spend"]].sum()
+    assert totals.to_numpy() == pytest.approx(everyone[["future_orders", "future_spend"]].sum().to_numpy(), rel=0.01)
+    assert run.data.params["live_calibration_as_of"] == str(everyone["as_of"].iloc[0].date())
+    holdout = everyone.head(40)
     scores = model.predict(model_input(holdout))
     assert list(scores.columns) == ["churn_probability", "expected_orders", "expected_spend", "value_tier",
                                     "review_sentiment"]
