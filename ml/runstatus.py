@@ -12,15 +12,18 @@ import json
 import shutil
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from ml.settings import Settings
 
-SUCCESS, FAILED = "success", "failed"
+RUNNING, SUCCESS, FAILED = "running", "success", "failed"
 T = TypeVar("T")
+# The step running in this thread, so that deep inside it progress can be reported (`report`).
+_running: ContextVar[tuple[Settings, StepStatus] | None] = ContextVar("running_step", default=None)
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,17 @@ class StepStatus:
     as_of: str
     state: str
     started_at: str
-    finished_at: str
+    finished_at: str | None
     error_type: str | None = None
     message: str | None = None
     what_to_do: str | None = None
     where: str | None = None
+    progress: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        end = datetime.fromisoformat(self.finished_at) if self.finished_at else datetime.now(UTC)
+        return (end - datetime.fromisoformat(self.started_at)).total_seconds()
 
     def describe(self) -> str:
         lines = [f"task {self.task} failed ({self.error_type}):", *(f"  {line}" for line in (self.message or "").splitlines())]
@@ -52,22 +61,26 @@ def clear(settings: Settings, as_of: date) -> None:
 
 
 def read(settings: Settings, as_of: date) -> dict[str, StepStatus]:
-    """{task: status} of the steps of the run for as_of that have finished, in finishing order."""
+    """{task: status} of the steps of the run for as_of that have started, in starting order."""
     folder = run_dir(settings, as_of)
     statuses = [StepStatus(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.exists() else []
-    return {s.task: s for s in sorted(statuses, key=lambda s: s.finished_at)}
+    return {s.task: s for s in sorted(statuses, key=lambda s: s.started_at)}
 
 
 def step(task: str, what_to_do: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Record the outcome of a pipeline step `fn(as_of, settings, ...)` under its task id.
 
-    A failure is recorded with its type, its message (which names the table, rule and rows
+    A step is recorded as running when it starts, so `clm run` can show it. A failure is
+    recorded with its type, its message (which names the table, rule and rows
     where the step knows them) and `what_to_do`, then raised again so Airflow fails the task.
     """
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
         def wrapper(as_of: date, settings: Settings, *args, **kwargs) -> T:
             started = _now()
+            running = StepStatus(task, as_of.isoformat(), RUNNING, started, None)
+            _write(settings, running)
+            token = _running.set((settings, running))
             try:
                 result = fn(as_of, settings, *args, **kwargs)
             except Exception as error:
@@ -75,10 +88,21 @@ def step(task: str, what_to_do: str) -> Callable[[Callable[..., T]], Callable[..
                 _write(settings, StepStatus(task, as_of.isoformat(), FAILED, started, _now(), type(error).__name__,
                                             str(error), what_to_do, f"{Path(frame.filename).name}:{frame.lineno}"))
                 raise
+            finally:
+                _running.reset(token)
             _write(settings, StepStatus(task, as_of.isoformat(), SUCCESS, started, _now()))
             return result
         return wrapper
     return decorate
+
+
+def report(progress: str) -> None:
+    """Put how far the running step has got into its record, where `clm run` prints it; a no-op
+    outside a step (a test or a benchmark calling the code directly)."""
+    current = _running.get()
+    if current is not None:
+        settings, running = current
+        _write(settings, replace(running, progress=progress))
 
 
 def _write(settings: Settings, status: StepStatus) -> None:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from ml.baselines import OUTPUT_COLUMNS
 from ml.clv import CLV_FEATURES, clv_features
 from ml.features import model_input
+from ml.progress import Progress
 from ml.reasons import Explainer
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Expla
         return Chunk(inputs, prepare(inputs), None if explainer is None else explainer.reasons(inputs))
 
     started, rows, churn_sum, writer = time.perf_counter(), 0, 0.0, None
+    progress = Progress("scored", "customers", total)
     try:
         for chunk in ahead(next_chunk, overlap):
             scores = score_rows(chunk, infer(chunk.ready), extra)
@@ -119,7 +121,7 @@ def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Expla
             writer.write_table(table)
             rows += len(scores)
             churn_sum += float(scores["churn_probability"].sum())
-            log_progress(rows, total, time.perf_counter() - started)
+            progress.update(rows, force=True)
     finally:
         if writer is not None:
             writer.close()
@@ -144,11 +146,3 @@ def score_rows(chunk: Chunk, predictions: pd.DataFrame, extra: dict[str, object]
     return scores
 
 
-def log_progress(done: int, total: int | None, elapsed: float) -> None:
-    rate = done / elapsed if elapsed > 0 else 0.0
-    if total:
-        left = (total - done) / rate if rate > 0 else float("nan")
-        log.info("scored %d of %d customers (%.0f%%), %.0f customers/s, about %.0f s left",
-                 done, total, 100 * done / total, rate, left)
-    else:
-        log.info("scored %d customers, %.0f customers/s", done, rate)

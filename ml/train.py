@@ -34,6 +34,7 @@ from ml import evaluate, predictor, tiers
 from ml.batching import autocast, collate, length_buckets, tokenize, uses_bf16
 from ml.features import numeric_matrix, sentiment_labels
 from ml.model import CustomerModel, default_base_model, pick_device
+from ml.progress import Progress
 from ml.tracking import log_customer_model
 
 log = logging.getLogger(__name__)
@@ -224,11 +225,13 @@ def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
     deadline = None if config.max_train_minutes is None else time.monotonic() + 60 * config.max_train_minutes
 
     best_loss, best_state, stale, step, samples, started = float("inf"), None, 0, 0, 0, time.perf_counter()
+    progress = Progress("trained on", "samples", config.epochs * len(split.fit), deadline=deadline)
     for epoch in range(config.epochs):
         for loss, rows in train_epoch(model, fit_data, optimizer, config.batch_size, tokenizer.pad_token_id,
                                       device, generator, deadline):
             mlflow.log_metric("train_loss", loss, step=step)
             step, samples = step + 1, samples + rows
+            progress.update(samples)
         val_loss = validation_loss(model, val_data, config.batch_size * 2, tokenizer.pad_token_id, device)
         mlflow.log_metric("validation_loss", val_loss, step=epoch)
         log.info("epoch %d: %d steps, %d samples, validation loss %.4f", epoch + 1, step, samples, val_loss)

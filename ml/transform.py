@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
 from ml.ingest import snapshot_id
+from ml.progress import Progress
 from ml.settings import Settings
 
 FEATURE_SELECTOR = ("+customer_features +training_examples +review_sentiment +campaign_effect +customer_products +products "
@@ -27,6 +29,11 @@ PUBLISHED_TAG = "published"
 
 class DbtError(RuntimeError):
     """A dbt model or test failed; the message lists which, and why."""
+
+
+# A node's last line in dbt's output: "12 of 155 OK created sql table model ..." (or PASS,
+# ERROR, FAIL, WARN, SKIP).
+NODE_DONE = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|ERROR|FAIL|WARN|SKIP)\b")
 
 
 def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.CompletedProcess:
@@ -45,7 +52,16 @@ def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.Comp
         "--log-path", str(settings.home / "dbt" / "logs"),
     ]
     env = {**os.environ, **settings.env(), "CLM_AS_OF": as_of.isoformat()}
-    return subprocess.run(command, env=env, capture_output=True, text=True)
+    # dbt's own lines ("12 of 155 OK created ...") are read as they come, for the progress.
+    progress = Progress("dbt built", "nodes", None)
+    lines = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if done := NODE_DONE.search(line):
+                progress.total = int(done.group(2))
+                progress.update(int(done.group(1)))
+    return subprocess.CompletedProcess(command, process.returncode, "".join(lines), "")
 
 
 def target_path(settings: Settings) -> Path:

@@ -49,9 +49,17 @@ def scores_stamp(analysts: Path) -> str:
         return str(con.execute(f"select max(scored_at) from customer_scores where as_of = '{AS_OF}'").fetchone()[0])
 
 
+def succeeded(path: Path, newer_than: float) -> bool:
+    """The step record at `path` was written after `newer_than` and says the step succeeded."""
+    try:
+        return path.stat().st_mtime > newer_than and json.loads(path.read_text())["state"] == "success"
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
 def wait_for(path: Path, newer_than: float, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not (path.exists() and path.stat().st_mtime > newer_than):
+    while not succeeded(path, newer_than):
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout} s")
         time.sleep(0.5)

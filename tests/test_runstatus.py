@@ -41,3 +41,14 @@ def test_steps_record_success_in_order_and_a_rerun_starts_clean(settings):
     assert runstatus.read(settings, date(2026, 1, 2)) == {}
     runstatus.clear(settings, AS_OF)
     assert runstatus.read(settings, AS_OF) == {}
+
+
+def test_a_step_is_recorded_as_running_while_it_runs(settings):
+    @runstatus.step("long_step", "")
+    def long_step(as_of, settings):
+        return runstatus.read(settings, as_of)["long_step"]
+
+    during = long_step(AS_OF, settings)
+    assert during.state == "running" and during.finished_at is None and during.seconds >= 0
+    after = runstatus.read(settings, AS_OF)["long_step"]
+    assert after.state == "success" and after.started_at == during.started_at and after.seconds >= 0
