@@ -1,7 +1,7 @@
 """`clm`: the command line for engineers and analysts.
 
-Every subcommand is a thin shell over the `ml` package; `clm run` goes through Airflow for real
-(`airflow dags test`), so what runs here is exactly what the scheduler runs.
+Every subcommand is a thin shell over the `ml` package; `clm run` and `clm train` go through
+Airflow for real (`airflow dags test`), so what runs here is exactly what the scheduler runs.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
 from ml import settings as settings_module
 from ml.lock import pipeline_lock
 
-DAG_ID = "clm_pipeline"
-LAST_TASK = "publish"
+DAILY, TRAINING = "clm_daily", "clm_training"
+# The task whose success makes the run a success, and the log's name, per DAG.
+LAST_TASK = {DAILY: "publish", TRAINING: "register"}
+LOG_NAME = {DAILY: "run", TRAINING: "train"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,9 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     q = ingest.add_parser("cdnow", help="CDNOW's transaction log (shipped in the lifetimes wheel), orders only")
     q.set_defaults(handler=_ingest_cdnow)
 
-    p = sub.add_parser("run", help="run the pipeline DAG through Airflow for one scoring date")
+    p = sub.add_parser("run", help="run the daily DAG through Airflow for one scoring date (training first when "
+                                   "there is no champion yet)")
     p.add_argument("--as-of", type=_date, help="scoring date, YYYY-MM-DD (default: the day after the last valid order)")
     p.set_defaults(handler=_run)
+
+    p = sub.add_parser("train", help="run the training DAG through Airflow: train every candidate, promote the best")
+    p.add_argument("--as-of", type=_date, help="training date, YYYY-MM-DD (default: the day after the last valid order)")
+    p.set_defaults(handler=_train)
 
     p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
     evaluate = p.add_subparsers(title="what", metavar="WHAT")
@@ -130,43 +138,91 @@ def _ingest_cdnow(args, settings) -> int:
 
 
 def _run(args, settings) -> int:
+    """The daily DAG; the training DAG before it when no model is champion yet."""
+    from ml import registry, tracking
+
+    tracking.configure(settings)
+    needs_training = registry.champion_version(settings.model_name) is None
+    return _run_dags([TRAINING, DAILY] if needs_training else [DAILY], args, settings)
+
+
+def _train(args, settings) -> int:
+    return _run_dags([TRAINING], args, settings)
+
+
+def _run_dags(dag_ids: list[str], args, settings) -> int:
+    from ml import runstatus
     from ml.ingest import default_as_of
 
     as_of = args.as_of or default_as_of(settings.raw_dir)
-    with pipeline_lock(settings.home, f"clm run --as-of {as_of}") as lock:
-        return _run_dag(as_of, settings, lock, args)
+    command = f"clm {'run' if DAILY in dag_ids else 'train'} --as-of {as_of}"
+    with pipeline_lock(settings.home, command) as lock:
+        _airflow(["db", "migrate"], settings, quiet=True)
+        _airflow(["dags", "reserialize"], settings, quiet=True)
+        runstatus.clear(settings, as_of)
+        for dag_id in dag_ids:
+            if _run_dag(dag_id, as_of, settings, lock) != 0:
+                return 1
+    return _summary(args, settings) if DAILY in dag_ids else 0
 
 
-def _run_dag(as_of: date, settings, lock: int, args) -> int:
+def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
+    """One DAG run through Airflow; its outcome read from the steps' records."""
     from ml import runstatus
 
-    _airflow(["db", "migrate"], settings, quiet=True)
-    _airflow(["dags", "reserialize"], settings, quiet=True)
-    print(f"running {DAG_ID} through Airflow for as_of={as_of} ...", flush=True)
-    log_path = settings.home / "logs" / f"run_{as_of}.log"
+    print(f"running {dag_id} through Airflow for as_of={as_of} ...", flush=True)
+    log_path = settings.home / "logs" / f"{LOG_NAME[dag_id]}_{as_of}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    runstatus.clear(settings, as_of)
     with log_path.open("w") as log:
-        completed = subprocess.run(
-            ["airflow", "dags", "test", DAG_ID, as_of.isoformat(), "-c", json.dumps({"as_of": as_of.isoformat()})],
+        # The logical date is now (the default), so the UI shows when the run really ran; the
+        # scoring date travels as the run's param.
+        process = subprocess.Popen(
+            ["airflow", "dags", "test", dag_id, "-c", json.dumps({"as_of": as_of.isoformat()})],
             env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
         )
+        returncode = _follow(process, settings, as_of)
     statuses = runstatus.read(settings, as_of)
     failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
-    published = statuses.get(LAST_TASK) is not None and statuses[LAST_TASK].state == runstatus.SUCCESS
-    if completed.returncode != 0 or failed or not published:
-        print(f"the run for {as_of} failed; nothing analysts read was changed.", file=sys.stderr)
+    last = statuses.get(LAST_TASK[dag_id])
+    if returncode != 0 or failed or last is None or last.state != runstatus.SUCCESS:
+        outcome = "nothing analysts read was changed" if dag_id == DAILY else "the champion did not change"
+        print(f"{dag_id} for {as_of} failed; {outcome}.", file=sys.stderr)
         for status in failed:
             print(status.describe(), file=sys.stderr)
         if not failed:
             finished = ", ".join(statuses) or "none"
-            print(f"no step recorded a failure, but {LAST_TASK} did not run: Airflow failed a task outside its "
-                  f"step (steps that finished: {finished}), or ran none (a date before the DAG's start_date).",
-                  file=sys.stderr)
+            print(f"no step recorded a failure, but {LAST_TASK[dag_id]} did not run: Airflow failed a task outside "
+                  f"its step (steps that finished: {finished}).", file=sys.stderr)
         print(f"task records: {runstatus.run_dir(settings, as_of)}  full log: {log_path}", file=sys.stderr)
         return 1
-    print(f"run for {as_of} succeeded (log: {log_path})")
-    return _summary(args, settings)
+    print(f"{dag_id} for {as_of} succeeded (log: {log_path})")
+    return 0
+
+
+def _follow(process: subprocess.Popen, settings, as_of: date) -> int:
+    """Print each step as it starts and as it ends, with its duration, until the run ends; its
+    exit status. The steps' own records say so (ml/runstatus.py), not Airflow's log."""
+    from ml import runstatus
+    from ml.progress import duration
+
+    shown: dict[str, tuple[str, str, str | None]] = {}
+    while True:
+        finished = process.poll() is not None
+        for task, status in runstatus.read(settings, as_of).items():
+            seen = shown.get(task)
+            shown[task] = (status.started_at, status.state, status.progress)
+            if seen == shown[task]:
+                continue
+            if status.state != runstatus.RUNNING:
+                outcome = "done" if status.state == runstatus.SUCCESS else "FAILED"
+                print(f"  {task} {outcome} in {duration(status.seconds)}", flush=True)
+            elif seen is None or seen[0] != status.started_at:
+                print(f"  {task} started", flush=True)
+            if status.state == runstatus.RUNNING and status.progress:
+                print(f"    {status.progress}", flush=True)
+        if finished:
+            return process.returncode
+        time.sleep(1)
 
 
 def _evaluate_recommendations(args, settings) -> int:

@@ -7,9 +7,11 @@ between tasks as an XCom.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -130,13 +132,29 @@ def evaluate_sentiment(as_of: date, settings: Settings) -> dict:
 
 @step("train", "See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.")
 def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> list[dict]:
-    """Train every model family on the same split; each is logged to MLflow as a candidate."""
+    """Train every model family on the same split; each is logged to MLflow as a candidate.
+    What they learnt from is remembered, for `training_examples_changed`."""
     experiment = tracking.configure(settings)
+    learnt_from = warehouse.fingerprint(settings.warehouse, "training_examples")
     results = train_candidates(training_examples(settings),
                                config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
+    trained_on(settings).write_text(json.dumps({"fingerprint": learnt_from, "as_of": as_of.isoformat()}))
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
     return [{**asdict(r), "metrics": {k: (None if registry.undefined(v) else v) for k, v in r.metrics.items()}}
             for r in results]
+
+
+def trained_on(settings: Settings) -> Path:
+    return settings.home / "trained_on.json"
+
+
+@step("training_examples_changed", "Nothing to do: the next training run reads the examples again.")
+def training_examples_changed(as_of: date, settings: Settings) -> bool:
+    """Whether training_examples differ from those the last training learnt from (a new cutoff's
+    labels are complete, or late data changed old ones): then the training DAG should run."""
+    path = trained_on(settings)
+    last = json.loads(path.read_text())["fingerprint"] if path.exists() else None
+    return warehouse.fingerprint(settings.warehouse, "training_examples") != last
 
 
 @step("register", "See the version's tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.")

@@ -52,6 +52,18 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
     return read_frame(path, f"select * from {BUILD}.{table}")
 
 
+def fingerprint(path: Path, table: str) -> str:
+    """Rows and an order-free hash of every value of a build table: equal when nothing in it
+    changed, cheap enough to take on every run. Floating-point values are hashed to 6 decimal
+    places: DuckDB adds them up in parallel, so two builds of the same data can differ in the
+    last bits."""
+    with connect(path, read_only=True) as con:
+        columns = con.execute(f"describe {BUILD}.{table}").fetchall()
+        values = ", ".join(f"round({name}, 6)" if kind in {"DOUBLE", "FLOAT"} else name for name, kind, *_ in columns)
+        rows, digest = con.execute(f"select count(*), coalesce(sum(hash({values})), 0) from {BUILD}.{table}").fetchone()
+    return f"{rows}:{digest}"
+
+
 def sample_parquet(path: Path, rows: int) -> pd.DataFrame:
     """A repeatable sample of at most `rows` rows of a Parquet file."""
     with duckdb.connect() as con:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -153,6 +154,39 @@ def test_no_raw_email_or_name_reaches_a_published_table(pipeline_home, tiny_shop
     hashes = pd.read_parquet(pipeline_home / "raw" / "customers.parquet")["email"]
     assert hashes.str.fullmatch("[0-9a-f]{64}").all()  # HMAC-SHA256, keyed
     assert (pipeline_home / "pii.key").stat().st_mode & 0o777 == 0o600
+
+
+def airflow_db(home, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(home / "airflow" / "airflow.db") as con:
+        return con.execute(sql, params).fetchall()
+
+
+def test_first_run_trains_then_scores_and_runs_show_when_they_ran(pipeline_home):
+    runs = airflow_db(pipeline_home, "select dag_id, logical_date, start_date, conf from dag_run order by start_date")
+    assert [dag_id for dag_id, *_ in runs[:2]] == ["clm_training", "clm_daily"]
+    for _, logical, started, conf in runs:
+        # The scoring date is the run's param; the logical date is when the run was made.
+        assert json.loads(conf) == {"as_of": "2026-01-01"} and logical[:4] == started[:4] == "2026"
+    # The daily run found the examples the training run had just learnt from: nothing to announce.
+    states = dict(airflow_db(pipeline_home, "select task_id, state from task_instance where dag_id = 'clm_daily'"))
+    assert states["publish"] == "success" and states["announce_training_examples"] == "skipped"
+
+
+def test_train_registers_every_family_again_and_new_examples_are_announced(pipeline_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(pipeline_home, home)
+    before = len(MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_model_versions("name = 'clm-customer-model'"))
+    out = clm(home, "train", "--as-of", "2026-01-01").stdout
+    assert "clm_training for 2026-01-01 succeeded" in out and "clm_daily" not in out
+    versions = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_model_versions("name = 'clm-customer-model'")
+    assert len(versions) == before + 4
+    assert json.loads((home / "trained_on.json").read_text())["as_of"] == "2026-01-01"
+
+    # A week later the training cutoffs have moved: the daily run announces new examples.
+    clm(home, "run", "--as-of", "2026-01-08")
+    events = airflow_db(home, "select count(*) from asset_event e join asset a on a.id = e.asset_id "
+                              "where a.name = 'clm_training_examples'")
+    assert events == [(1,)]
 
 
 def test_rerun_of_the_same_date_is_idempotent(pipeline_home):

@@ -296,3 +296,22 @@ def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
         dates = con.execute("select distinct as_of from build.customer_features").fetchall()
     assert dates == [(last_order.date() + pd.Timedelta(days=1).to_pytimedelta(),)]
     assert default_as_of(tmp_path / ".clm" / "raw") == dates[0][0]
+
+
+def test_a_fingerprint_changes_with_any_value_but_not_with_the_last_bits_of_a_sum(tmp_path):
+    from ml.warehouse import fingerprint
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema build")
+        con.execute("create table build.t as select range::varchar as id, range * 0.1::double as x, "
+                    "date '2026-01-01' + cast(range as integer) as d from range(100)")
+    first = fingerprint(path, "t")
+    for change, same in (("update build.t set x = x * (1 + 1e-15) where id = '5'", True),  # parallel-sum noise
+                         ("update build.t set x = x + 0.001 where id = '5'", False),
+                         ("update build.t set d = d + 1 where id = '7'", False),
+                         ("delete from build.t where id = '9'", False)):
+        with duckdb.connect(str(path)) as con:
+            con.execute(change)
+        assert (fingerprint(path, "t") == first) is same, change
+        first = fingerprint(path, "t")

@@ -1,0 +1,111 @@
+"""The Airflow side of the pipeline's steps, shared by the two DAGs.
+
+`clm_daily` (dags/clm_daily.py) and `clm_training` (dags/clm_training.py) run some of the
+same steps (the raw checks and the feature build); each step is defined here once, as a
+TaskFlow task with its timeout and retries, so both DAGs run it the same way. The steps
+themselves are plain functions of ml/pipeline.py; this module only reads the run's scoring
+date and settings and hands them over.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+log = logging.getLogger(__name__)
+
+# The daily DAG announces new training examples with this Asset; the training DAG is
+# scheduled on it (and weekly).
+TRAINING_EXAMPLES_ASSET = "clm_training_examples"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How Airflow runs a step. Deterministic steps (checks, dbt, validation) do not retry: the
+    same input fails the same way. Steps that touch the MLflow store or load models retry once
+    for transient faults."""
+
+    function: str
+    timeout: timedelta
+    retries: int = 0
+
+
+POLICIES = {
+    "check_raw": Policy("check_raw", timedelta(minutes=5)),
+    "validate_raw": Policy("validate_raw", timedelta(minutes=30)),
+    "train_sentiment": Policy("train_sentiment", timedelta(hours=1), retries=1),
+    "score_reviews": Policy("score_reviews", timedelta(hours=1), retries=1),
+    "build_features": Policy("build_features", timedelta(hours=2)),
+    "check_quarantine": Policy("check_quarantine", timedelta(minutes=10)),
+    "validate_features": Policy("validate_features", timedelta(minutes=30)),
+    "evaluate_sentiment": Policy("evaluate_sentiment", timedelta(minutes=10), retries=1),
+    "train": Policy("train_model", timedelta(hours=4), retries=1),
+    "register": Policy("register_model", timedelta(minutes=30), retries=1),
+    "score": Policy("score_customers", timedelta(hours=2)),
+    "recommend": Policy("recommend_products", timedelta(hours=1)),
+    "build_marts": Policy("build_marts", timedelta(minutes=30)),
+    "validate_marts": Policy("validate_marts", timedelta(minutes=30)),
+    "publish": Policy("publish", timedelta(minutes=10), retries=1),
+}
+
+
+def dag_arguments(doc_md: str, as_of_help: str) -> dict:
+    """What both DAGs share: docs, the as_of param, no overlap, the failure callback."""
+    import pendulum
+    from airflow.sdk import Param
+
+    return {
+        # Early enough for any shop's history (CDNOW is 1997); catchup=False keeps the scheduler
+        # from backfilling it: that is done on purpose, with Airflow's own backfill.
+        "start_date": pendulum.datetime(1990, 1, 1, tz="UTC"),
+        "catchup": False,
+        # DuckDB takes one writer at a time.
+        "max_active_runs": 1,
+        "doc_md": doc_md,
+        "tags": ["clm"],
+        "params": {"as_of": Param(None, type=["null", "string"], format="date", description=as_of_help)},
+        "default_args": {"on_failure_callback": on_failure},
+    }
+
+
+def scoring_date(context=None) -> date:
+    """The run's `as_of` param when given (`clm run --as-of`), else the end of its data
+    interval: the logical date stays the moment the run was made, so the UI shows real times."""
+    import pendulum
+    from airflow.sdk import get_current_context
+
+    context = context or get_current_context()
+    requested = context["params"].get("as_of")
+    if requested:
+        return date.fromisoformat(requested)
+    moment = context.get("data_interval_end") or context.get("logical_date") or pendulum.now("UTC")
+    return moment.date()
+
+
+def step_task(task_id: str):
+    """The TaskFlow task that runs pipeline step `task_id` for the run's scoring date; upstream
+    results passed to it (XComArgs) reach the step as its further arguments."""
+    from airflow.sdk import task
+
+    policy = POLICIES[task_id]
+
+    @task(task_id=task_id, retries=policy.retries, retry_delay=timedelta(minutes=2),
+          execution_timeout=policy.timeout)
+    def run_step(*upstream):
+        from ml import pipeline
+        from ml.settings import load
+
+        return getattr(pipeline, policy.function)(scoring_date(), load(), *upstream)
+
+    return run_step
+
+
+def on_failure(context) -> None:
+    """Say where a failed task's own account is: the step's record (error, what to do)."""
+    from ml import runstatus
+    from ml.settings import load
+
+    folder = runstatus.run_dir(load(), scoring_date(context))
+    log.error("task %s failed; its record (error and what to do) is %s/%s.json",
+              context["task_instance"].task_id, folder, context["task_instance"].task_id)
