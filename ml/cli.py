@@ -169,6 +169,7 @@ def _run_dags(dag_ids: list[str], args, settings) -> int:
 def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
     """One DAG run through Airflow; its outcome read from the steps' records."""
     from ml import runstatus
+    from ml.orchestration import write_task_logs
 
     print(f"running {dag_id} through Airflow for as_of={as_of} ...", flush=True)
     log_path = settings.home / "logs" / f"{LOG_NAME[dag_id]}_{as_of}.log"
@@ -181,6 +182,7 @@ def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
             env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
         )
         returncode = _follow(process, settings, as_of)
+    write_task_logs(log_path, settings.airflow_home / "logs")
     statuses = runstatus.read(settings, as_of)
     failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
     last = statuses.get(LAST_TASK[dag_id])
@@ -295,7 +297,7 @@ def _docs(args, settings) -> int:
     from ml.transform import docs
     from ml.validate import data_docs_index
 
-    print(f"dbt data dictionary: {docs(date.today(), settings)}  (serve it: dbt docs serve, or open the file)")
+    print(f"dbt data dictionary: {docs(date.today(), settings)}  (one file: open it in a browser)")
     print(f"GX Data Docs:        {data_docs_index(settings.gx_root)}")
     return 0
 
@@ -319,18 +321,13 @@ def _rollback(args, settings) -> int:
 
 
 def _ui(args, settings) -> int:
+    from ml import tracking, ui
+
+    tracking.configure(settings)
     _airflow(["db", "migrate"], settings, quiet=True)
-    env = _airflow_env(settings)
-    env["AIRFLOW__API__PORT"] = str(args.airflow_port)
-    mlflow_ui = subprocess.Popen(
-        ["mlflow", "ui", "--backend-store-uri", settings.tracking_uri, "--port", str(args.mlflow_port)], env=env
-    )
-    print(f"MLflow UI: http://localhost:{args.mlflow_port}  Airflow UI: http://localhost:{args.airflow_port} "
-          f"(user admin, password in {settings.airflow_home}/simple_auth_manager_passwords.json.generated)")
-    try:
-        return subprocess.call(["airflow", "standalone"], env=env)
-    finally:
-        mlflow_ui.terminate()
+    _airflow(["dags", "reserialize"], settings, quiet=True)
+    return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri,
+                    settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
 
 
 def _date(text: str) -> date:

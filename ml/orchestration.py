@@ -10,8 +10,10 @@ date and settings and hands them over.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,36 @@ def on_failure(context) -> None:
     folder = runstatus.run_dir(load(), scoring_date(context))
     log.error("task %s failed; its record (error and what to do) is %s/%s.json",
               context["task_instance"].task_id, folder, context["task_instance"].task_id)
+
+
+# How `airflow dags test` marks where each task's lines begin and end in its output.
+TASK_START = re.compile(r"\[DAG TEST\] running task <TaskInstance: (?P<dag>[^.\s]+)\.(?P<task>\S+) (?P<run>\S+) \[")
+TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(?P<task>\S+)")
+
+
+def write_task_logs(run_log: Path, logs_dir: Path) -> list[Path]:
+    """Each task's lines of an `airflow dags test` run, written where the Airflow UI reads a
+    task's log (Airflow's default log_filename_template under its base_log_folder): `dags
+    test` runs the tasks in its own process and writes their logs only to its output, so the UI
+    would say "Log file not found". A task cut short (a killed run) keeps the lines it got."""
+    written, current, lines = [], None, []
+
+    def flush() -> None:
+        path = (logs_dir / f"dag_id={current['dag']}" / f"run_id={current['run']}" / f"task_id={current['task']}"
+                / "attempt=1.log")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines))
+        written.append(path)
+
+    for line in run_log.read_text(errors="replace").splitlines(keepends=True):
+        if start := TASK_START.search(line):
+            current, lines = start, []
+        if current is None:
+            continue
+        lines.append(line)
+        if (end := TASK_END.search(line)) and end["task"] == current["task"]:
+            flush()
+            current = None
+    if current is not None:
+        flush()
+    return written

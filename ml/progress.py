@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ml import runstatus
 
 log = logging.getLogger(__name__)
+# Before this much time a rate says more about start-up than about the work.
+MIN_SECONDS_FOR_A_RATE = 1.0
 
 
 @dataclass
@@ -41,15 +43,18 @@ class Progress:
         return line
 
     def line(self, done: int, now: float) -> str:
-        rate = done / (now - self.started) if now > self.started else 0.0
+        so_far = f"{self.what} {done:,}" + (f" of {self.total:,} {self.unit} ({done / self.total:.0%})"
+                                            if self.total else f" {self.unit}")
+        if now - self.started < MIN_SECONDS_FOR_A_RATE:
+            return so_far
+        rate = done / (now - self.started)
         if not self.total:
-            return f"{self.what} {done:,} {self.unit}, {rate:,.1f} {self.unit}/s"
+            return f"{so_far}, {rate:,.1f} {self.unit}/s"
         left = (self.total - done) / rate if rate > 0 else None
         if self.deadline is not None:
             left = min(left if left is not None else float("inf"), max(self.deadline - now, 0.0))
         estimate = "" if left is None else f", about {duration(left)} left"
-        return (f"{self.what} {done:,} of {self.total:,} {self.unit} ({done / self.total:.0%}), "
-                f"{rate:,.1f} {self.unit}/s{estimate}")
+        return f"{so_far}, {rate:,.1f} {self.unit}/s{estimate}"
 
 
 def duration(seconds: float) -> str:

@@ -15,6 +15,9 @@ from ml.features import NUMERIC_FEATURES, TEXT_COLUMNS
 from ml.settings import Settings
 
 EXPERIMENT = "clm"
+# Tells MLflow 3's UI that the experiment holds model training runs, so it opens on them rather
+# than on an empty GenAI traces page that asks for the experiment's type.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 PACKAGE_DIR = Path(__file__).resolve().parent
 FAMILY_FILE = "family"
 _COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
@@ -27,9 +30,13 @@ REQUIREMENTS = {"transformer": _COMMON + ("torch", "transformers", "tokenizers")
 def configure(settings: Settings) -> str:
     """Point MLflow at the settings' store and make sure the experiment keeps artifacts there."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
+        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri(), tags=EXPERIMENT_KIND)
+    elif not EXPERIMENT_KIND.items() <= experiment.tags.items():  # made by an earlier release
+        for key, value in EXPERIMENT_KIND.items():
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     return EXPERIMENT
 
 

@@ -52,14 +52,14 @@ def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.Comp
         "--log-path", str(settings.home / "dbt" / "logs"),
     ]
     env = {**os.environ, **settings.env(), "CLM_AS_OF": as_of.isoformat()}
-    # dbt's own lines ("12 of 155 OK created ...") are read as they come, for the progress.
-    progress = Progress("dbt built", "nodes", None)
-    lines = []
+    # dbt's own lines ("12 of 155 OK created ...") are read as they come, for the progress; its
+    # clock starts at the first node, after dbt has parsed the project.
+    progress, lines = None, []
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         for line in process.stdout:
             lines.append(line)
             if done := NODE_DONE.search(line):
-                progress.total = int(done.group(2))
+                progress = progress or Progress("dbt built", "nodes", int(done.group(2)))
                 progress.update(int(done.group(1)))
     return subprocess.CompletedProcess(command, process.returncode, "".join(lines), "")
 
@@ -163,8 +163,10 @@ def published_models(settings: Settings) -> list[str]:
 
 
 def docs(as_of: date, settings: Settings) -> Path:
-    """`dbt docs generate`: the data dictionary (every model and column described); return its index."""
-    completed = run_dbt(["docs", "generate"], as_of, settings)
+    """`dbt docs generate --static`: the data dictionary (every model and column described) as one
+    self-contained HTML file that opens from disk (the plain index.html fetches its JSON, which
+    browsers block for files); return it."""
+    completed = run_dbt(["docs", "generate", "--static"], as_of, settings)
     if completed.returncode != 0:
         raise DbtError("dbt docs generate failed:\n" + completed.stdout[-3000:])
-    return target_path(settings) / "index.html"
+    return target_path(settings) / "static_index.html"

@@ -43,6 +43,8 @@ def test_every_customer_is_scored_once_with_a_probability(pipeline_home, tiny_sh
 def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipeline_home):
     set_tracking_uri(f"sqlite:///{pipeline_home / 'mlflow.db'}")
     client = MlflowClient()
+    # MLflow's UI opens the experiment on its training runs, not on GenAI traces.
+    assert client.get_experiment_by_name("clm").tags["mlflow.experimentKind"] == "custom_model_development"
     versions = {v.tags["family"]: v for v in client.search_model_versions("name = 'clm-customer-model'")
                 if v.tags.get("holdout_as_of")}
     assert set(versions) == {"transformer", "lightgbm", "bg_nbd", "blend"}
@@ -310,6 +312,10 @@ def test_every_column_analysts_read_is_documented(pipeline_home):
     out = clm(pipeline_home, "docs").stdout
     assert "dbt data dictionary" in out and "GX Data Docs" in out
     target = pipeline_home / "dbt" / "target"
+    # One file that opens from disk: the manifest and catalog are inside it, nothing is fetched.
+    page = (target / "static_index.html").read_text()
+    assert str(target / "static_index.html") in out and "churn_probability" in page
+    assert '"MANIFEST.JSON INLINE DATA"' not in page and '"CATALOG.JSON INLINE DATA"' not in page
     catalog = json.loads((target / "catalog.json").read_text())["nodes"]
     manifest = json.loads((target / "manifest.json").read_text())["nodes"]
     published = [n["name"] for n in manifest.values() if "published" in n["tags"] and n["resource_type"] == "model"]

@@ -16,6 +16,8 @@ def test_a_line_says_how_far_how_fast_and_how_long_still():
     # A time budget that ends the step first caps the estimate.
     budget = Progress("trained on", "samples", 10_000, started=0.0, deadline=70.0)
     assert budget.line(1_000, now=60.0).endswith("about 10.0 s left")
+    # Within the first second a rate would measure start-up, not the work.
+    assert Progress("dbt built", "nodes", 155, started=0.0).line(1, now=0.5) == "dbt built 1 of 155 nodes (1%)"
     assert duration(3725) == "1 h 02 min" and duration(2.25) == "2.2 s"
 
 

@@ -1,0 +1,177 @@
+"""`clm ui` as a person uses it: start it, read the login it prints last, log in, see both
+DAGs, press Ctrl+C, and find nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import clm, clm_env
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, whatever session it started for itself."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The addresses something listens on at `port` (IPv4), from /proc/net/tcp."""
+    addresses = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, local_port = local.split(":")
+        if state == "0A" and int(local_port, 16) == port:
+            addresses.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return addresses
+
+
+def get_json(url: str, token: str | None = None, body: dict | None = None):
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def start_ui(home: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, int, list[str]]:
+    """`clm ui` on free ports, read up to the login line it prints last."""
+    airflow_port, mlflow_port = free_port(), free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).with_name("clm")), "ui", "--airflow-port", str(airflow_port),
+                           "--mlflow-port", str(mlflow_port)],
+                          env={**clm_env(home), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    lines = []
+    while not (lines and lines[-1].startswith("log in to Airflow")):
+        line = ui.stdout.readline()
+        if not line:
+            ui.kill()
+            raise AssertionError(f"clm ui ended before printing the login:\n{''.join(lines)}")
+        lines.append(line)
+    return ui, airflow_port, mlflow_port, lines
+
+
+def stop_ui(ui: subprocess.Popen) -> None:
+    if ui.poll() is None:
+        ui.kill()
+    for pid in descendants(ui.pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(pipeline_home, home)
+    ui, airflow_port, mlflow_port, lines = start_ui(home)
+    try:
+        password = lines[-1].split("password ")[1].split()[0]
+        assert "Traceback" not in "".join(lines) and len(lines) <= 5
+
+        running = descendants(ui.pid)
+        assert len(running) <= 25  # was 57 processes with 32 idle workers
+        assert listening_addresses(airflow_port) == {"127.0.0.1"}
+
+        token = get_json(f"http://127.0.0.1:{airflow_port}/auth/token",
+                         body={"username": "admin", "password": password})["access_token"]
+        dags = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags", token)["dags"]
+        assert {d["dag_id"] for d in dags} == {"clm_daily", "clm_training"}
+        # A task's log reads in the UI: the score step's progress lines, not "Log file not found".
+        run_id = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns", token)["dag_runs"][0]["dag_run_id"]
+        log = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns/{quote(run_id)}"
+                       "/taskInstances/score/logs/1", token)
+        assert "scored 250 of 250 customers" in json.dumps(log) and "not found" not in json.dumps(log).lower()
+        with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/", timeout=30) as page:
+            assert page.status == 200
+
+        ui.send_signal(signal.SIGINT)
+        assert ui.wait(timeout=90) == 0
+        rest = ui.stdout.read()
+        assert "Traceback" not in rest
+        time.sleep(1)
+        assert [pid for pid in running if Path(f"/proc/{pid}").exists() and not zombie(pid)] == []
+    finally:
+        stop_ui(ui)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def browse(url: str, screenshot: Path) -> str:
+    """The page as headless Chromium renders it (after its scripts ran): a screenshot to look at
+    and the DOM's text."""
+    common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+              "--virtual-time-budget=15000"]
+    subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True)
+    # A fresh browser for the DOM; logging in is a redirect that sets a cookie, so log in again.
+    return subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a browser: apt-get install chromium")
+def test_the_pages_a_person_opens_render_in_a_browser(pipeline_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(pipeline_home, home)
+    shots = Path(os.environ.get("CLM_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    clm(home, "docs")
+    # Every user is an admin here, so a browser without a login form can open the pages.
+    ui, airflow_port, mlflow_port, lines = start_ui(home, {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"})
+    try:
+        airflow = f"http://127.0.0.1:{airflow_port}"
+        token = get_json(f"{airflow}/auth/token")["access_token"]
+        run_id = get_json(f"{airflow}/api/v2/dags/clm_daily/dagRuns", token)["dag_runs"][0]["dag_run_id"]
+
+        def page(path: str) -> str:
+            return f"{airflow}/auth/token/login?next={quote(path)}"
+
+        dags = browse(page("/dags"), shots / "airflow_dags.png")
+        assert "clm_daily" in dags and "clm_training" in dags
+        log = browse(page(f"/dags/clm_daily/runs/{run_id}/tasks/score"), shots / "airflow_score_log.png")
+        assert "scored 250 of 250 customers" in log and "Log file not found" not in log
+        docs = browse(page("/dags/clm_daily/details"), shots / "airflow_daily_docs.png")
+        assert "clm_daily: score every customer" in docs
+
+        experiment = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_experiment_by_name("clm").experiment_id
+        runs = browse(f"http://127.0.0.1:{mlflow_port}/#/experiments/{experiment}", shots / "mlflow_experiment.png")
+        assert "candidates, holdout" in runs and "Detect Issues" not in runs
+
+        dictionary = browse((home / "dbt" / "target" / "static_index.html").as_uri(), shots / "dbt_docs.png")
+        assert "customer_features" in dictionary and "(loading)" not in dictionary
+        assert all((shots / name).stat().st_size > 10_000 for name in
+                   ("airflow_dags.png", "airflow_score_log.png", "airflow_daily_docs.png", "mlflow_experiment.png",
+                    "dbt_docs.png"))
+    finally:
+        stop_ui(ui)
