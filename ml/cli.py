@@ -321,12 +321,14 @@ def _rollback(args, settings) -> int:
 
 
 def _ui(args, settings) -> int:
+    import mlflow
+
     from ml import tracking, ui
 
-    tracking.configure(settings)
+    experiment = mlflow.get_experiment_by_name(tracking.configure(settings)).experiment_id
     _airflow(["db", "migrate"], settings, quiet=True)
     _airflow(["dags", "reserialize"], settings, quiet=True)
-    return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri,
+    return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
                     settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
 
 

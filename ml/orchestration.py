@@ -53,7 +53,9 @@ POLICIES = {
 
 
 def dag_arguments(doc_md: str, as_of_help: str) -> dict:
-    """What both DAGs share: docs, the as_of param, no overlap, the failure callback."""
+    """What both DAGs share: docs, the as_of param, no overlap, the failure callback. The doc's
+    heading is also the DAG's description, which the UI shows in its DAG list and details; the
+    whole doc sits behind the book icon on the DAG's page."""
     import pendulum
     from airflow.sdk import Param
 
@@ -65,6 +67,7 @@ def dag_arguments(doc_md: str, as_of_help: str) -> dict:
         # DuckDB takes one writer at a time.
         "max_active_runs": 1,
         "doc_md": doc_md,
+        "description": doc_md.strip().splitlines()[0].lstrip("# "),
         "tags": ["clm"],
         "params": {"as_of": Param(None, type=["null", "string"], format="date", description=as_of_help)},
         "default_args": {"on_failure_callback": on_failure},

@@ -30,10 +30,13 @@ START_SECONDS = 300
 STOP_SECONDS = 20
 
 
-def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, log_path: Path, airflow_port: int,
-          mlflow_port: int) -> int:
+def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment_id: str, log_path: Path,
+          airflow_port: int, mlflow_port: int) -> int:
     """Start both UIs, print their addresses and the login once Airflow answers, and wait
-    until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server stopped on its own."""
+    until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server stopped on its own.
+
+    MLflow's address opens the experiment's training runs: its UI otherwise starts on a GenAI
+    overview of traces, which clm has none of."""
     env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -50,7 +53,8 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, log_path: 
             if not _wait_until_up(f"http://{HOST}:{airflow_port}/api/v2/monitor/health", servers):
                 print(f"clm: the UIs did not come up; see {log_path}")
                 return 1
-            print(f"MLflow UI:  http://{HOST}:{mlflow_port}")
+            print(f"MLflow UI:  http://{HOST}:{mlflow_port}/#/experiments/{experiment_id}/runs"
+                  "?workflowType=machine_learning")
             print(f"Airflow UI: http://{HOST}:{airflow_port}  (DAGs clm_daily and clm_training)")
             print(f"log in to Airflow {login(env, airflow_home)}   (Ctrl+C stops both)", flush=True)
             while all(server.poll() is None for server in servers.values()):

@@ -27,6 +27,7 @@ def test_each_dag_chains_its_steps_in_order_with_docs_timeouts_and_no_overlap():
         for upstream, downstream in zip(expected, expected[1:], strict=False):
             assert dag.get_task(downstream).upstream_task_ids == {upstream}
         assert dag.max_active_runs == 1 and dag.doc_md and expected[-1] in dag.doc_md
+        assert dag.description.startswith(f"{dag_id}: ")
         # A logical date before start_date runs no task at all: real histories go back to 1997 (CDNOW).
         assert dag.start_date.year <= 1997 and dag.catchup is False
         steps = [t for t in dag.tasks if not t.task_id.startswith(("training_examples", "announce"))]
