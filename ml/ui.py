@@ -50,7 +50,8 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
         }
         try:
             print(f"starting the Airflow and MLflow UIs (their output: {log_path}) ...", flush=True)
-            if not _wait_until_up(f"http://{HOST}:{airflow_port}/api/v2/monitor/health", servers):
+            if not _wait_until_up([f"http://{HOST}:{airflow_port}/api/v2/monitor/health",
+                                   f"http://{HOST}:{mlflow_port}/health"], servers):
                 print(f"clm: the UIs did not come up; see {log_path}")
                 return 1
             print(f"MLflow UI:  http://{HOST}:{mlflow_port}/#/experiments/{experiment_id}/runs"
@@ -96,19 +97,24 @@ def stop(servers) -> None:
         server.wait()
 
 
-def _wait_until_up(url: str, servers: dict[str, subprocess.Popen]) -> bool:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
+def _wait_until_up(urls: list[str], servers: dict[str, subprocess.Popen]) -> bool:
+    """Whether every URL answers 200 within START_SECONDS, while no server has died."""
+    deadline, waiting = time.monotonic() + START_SECONDS, list(urls)
+    while waiting and time.monotonic() < deadline:
         if any(server.poll() is not None for server in servers.values()):
             return False
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(2)
-    return False
+        waiting = [url for url in waiting if not _answers(url)]
+        if waiting:
+            time.sleep(2)
+    return not waiting
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _interrupt(signum, frame) -> None:

@@ -3,6 +3,7 @@ DAGs, press Ctrl+C, and find nothing left running."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -83,10 +84,18 @@ def start_ui(home: Path, env: dict[str, str] | None = None) -> tuple[subprocess.
 
 
 def stop_ui(ui: subprocess.Popen) -> None:
+    """Ctrl+C, and after a minute SIGKILL to whatever of it is left (found before its parent
+    goes: orphans are no longer its descendants)."""
+    left = descendants(ui.pid)
     if ui.poll() is None:
-        ui.kill()
-    for pid in descendants(ui.pid):
-        os.kill(pid, signal.SIGKILL)
+        ui.send_signal(signal.SIGINT)
+        try:
+            ui.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            ui.kill()
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home, tmp_path):
