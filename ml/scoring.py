@@ -14,7 +14,6 @@ customer at once; they are fitted first on the four columns they read and joined
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,6 @@ from ml.features import model_input
 from ml.progress import Progress
 from ml.reasons import Explainer
 
-log = logging.getLogger(__name__)
 # What the clv features are fitted on (ml/clv.rfm_inputs).
 CLV_INPUTS = ("customer_id", "as_of", "frequency", "days_since_first_order", "recency_days", "avg_order_value")
 
