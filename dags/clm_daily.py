@@ -11,11 +11,13 @@ customer with the registry's champion and publishes the results for analysts. It
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
 | `score_reviews` | scores every new review text with `models:/clm-review-sentiment@champion` | promote another version, or delete the alias (the lexicon then scores) |
 | `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples`, `review_sentiment`, `customer_products`, `products`, `campaign_effect` | the error names the failing model or test and example rows |
+| `features.<model>` | one task per dbt model and seed of that build, wired as their `ref()`s: its status, time and tests; a failed test's rule and example rows | the failed task names the model; its log has dbt's error |
 | `check_quarantine` | fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows | the error counts rows per rule; see `build.quarantine_<table>` |
 | `validate_features` | GX suites on `customer_features` and `training_examples` | the error names the column, rule and example rows |
 | `score` | scores all customers with `models:/<name>@champion`, in chunks of `CLM_SCORE_CHUNK_ROWS` (20,000), logging the rate and the time left | `clm rollback`, or `clm promote VERSION` |
 | `recommend` | top-10 products per customer (repeat, co-purchase, popular); its recall@10 / NDCG@10 on the last H days logged to MLflow | |
 | `build_marts` | `dbt build` of `customer_scores` (score history), `customer_segments`, `churn_alerts`, `next_best_action` (with its holdouts) and `recommendations` | the error names the failing model or test |
+| `marts.<model>` | the same for each node of the marts build | |
 | `validate_marts` | GX suites on `customer_segments` and this run's scores | |
 | `publish` | writes every dbt model tagged `published` into a new analysts' database and renames it over `analytics.duckdb` | nothing analysts read changed before this task |
 | `training_examples_changed` | whether `training_examples` differ from what the last training learnt from | |
@@ -31,9 +33,11 @@ rebuilds the same tables. Runs never overlap (`max_active_runs=1`): DuckDB takes
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import Asset, chain, dag, task
 
-from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, step_task
+from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, dbt_model_tasks, step_task
 
 
 @dag(
@@ -42,7 +46,7 @@ from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, step_task
     **dag_arguments(__doc__, "Scoring date (YYYY-MM-DD); features use data strictly before it."),
 )
 def clm_daily():
-    @task.short_circuit(task_id="training_examples_changed")
+    @task.short_circuit(task_id="training_examples_changed", execution_timeout=timedelta(minutes=10))
     def training_examples_changed() -> bool:
         from ml import pipeline
         from ml.orchestration import scoring_date
@@ -50,15 +54,20 @@ def clm_daily():
 
         return pipeline.training_examples_changed(scoring_date(), load())
 
-    @task(task_id="announce_training_examples", outlets=[Asset(TRAINING_EXAMPLES_ASSET)])
+    @task(task_id="announce_training_examples", outlets=[Asset(TRAINING_EXAMPLES_ASSET)],
+          execution_timeout=timedelta(minutes=1))
     def announce_training_examples() -> None:
         """Emits the Asset event on success; short-circuited when nothing changed."""
 
     # Everything but the step order is in the warehouse or the registry: chain() orders them.
-    chain(*(step_task(name)() for name in ("check_raw", "validate_raw", "score_reviews", "build_features",
-                                           "check_quarantine", "validate_features", "score", "recommend",
-                                           "build_marts", "validate_marts", "publish")),
-          training_examples_changed(), announce_training_examples())
+    # After each dbt stage, its models as tasks (ml/orchestration.py dbt_model_tasks); the next
+    # step waits for the stage itself too, which fails when anything in its build did.
+    steps = {name: step_task(name)() for name in ("check_raw", "validate_raw", "score_reviews", "build_features",
+                                                  "check_quarantine", "validate_features", "score", "recommend",
+                                                  "build_marts", "validate_marts", "publish")}
+    for stage, following in (("build_features", "check_quarantine"), ("build_marts", "validate_marts")):
+        steps[stage] >> dbt_model_tasks(stage) >> steps[following]
+    chain(*steps.values(), training_examples_changed(), announce_training_examples())
 
 
 clm_daily()

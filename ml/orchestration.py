@@ -100,10 +100,74 @@ def step_task(task_id: str):
     def run_step(*upstream):
         from ml import pipeline
         from ml.settings import load
+        from ml.transform import DbtError
 
-        return getattr(pipeline, policy.function)(scoring_date(), load(), *upstream)
+        try:
+            result = getattr(pipeline, policy.function)(scoring_date(), load(), *upstream)
+        except DbtError as error:
+            _share_dbt_outcomes(task_id, error.outcomes)
+            raise
+        _share_dbt_outcomes(task_id, result)
+        return result
 
     return run_step
+
+
+# The steps that run one `dbt build` each, and what they select; dbt_model_tasks shows their
+# nodes as tasks.
+DBT_STAGES = {"build_features": "FEATURE_SELECTOR", "build_marts": "MARTS_SELECTOR"}
+DBT_OUTCOMES_KEY = "dbt_nodes"
+
+
+def _share_dbt_outcomes(task_id: str, outcomes: dict | None) -> None:
+    """A dbt stage's per-node outcomes, for its model tasks: an XCom of this run, pushed
+    whether the build failed or not (a failed task returns no value)."""
+    if task_id in DBT_STAGES:
+        from airflow.sdk import get_current_context
+
+        get_current_context()["ti"].xcom_push(key=DBT_OUTCOMES_KEY, value=outcomes)
+
+
+def dbt_model_tasks(stage: str):
+    """A task group named after dbt stage `stage` (build_features, build_marts) with one task
+    per model and seed it builds, named after it and wired as its refs are. Each reports what
+    the stage's build did to it: success, failure with dbt's error and the failed tests in its
+    log, or skipped. They run whatever their upstreams did (`all_done`): a failed model still
+    shows its children as skipped, as dbt did. Returns the group, to chain after the stage."""
+    from airflow.sdk import TaskGroup, task
+
+    from ml import dbt_graph, transform
+    from ml.settings import load
+
+    nodes = dbt_graph.select(dbt_graph.project_nodes(load().dbt_project_dir), getattr(transform, DBT_STAGES[stage]))
+    with TaskGroup(group_id=stage.removeprefix("build_"), tooltip=f"the dbt nodes {stage} builds") as group:
+        tasks = {name: _model_task(stage, name, node.kind, task) for name, node in nodes.items()}
+        for name, node in nodes.items():
+            for parent in node.parents:
+                if parent in tasks:
+                    tasks[parent] >> tasks[name]
+    return group
+
+
+def _model_task(stage: str, name: str, kind: str, task):
+    @task(task_id=name, trigger_rule="all_done", retries=0, execution_timeout=timedelta(minutes=2),
+          doc_md=f"dbt {kind} `{name}` and its tests, as `{stage}`'s build left them.")
+    def report_node() -> None:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from ml import dbt_graph
+
+        outcomes = get_current_context()["ti"].xcom_pull(task_ids=stage, key=DBT_OUTCOMES_KEY)
+        state, lines = dbt_graph.report(name, outcomes)
+        for line in lines:
+            log.info(line)
+        if state == "error":
+            raise AirflowFailException(f"dbt {kind} {name} failed: " + "; ".join(lines[1:]))
+        if state == "skipped":
+            raise AirflowSkipException(lines[-1])
+
+    return report_node()
 
 
 def on_failure(context) -> None:

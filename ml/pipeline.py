@@ -85,7 +85,7 @@ def score_reviews(as_of: date, settings: Settings) -> dict:
 
 
 @step("build_features", "The message names the dbt model or test and example rows; fix the input or the model.")
-def build_features(as_of: date, settings: Settings) -> list[str]:
+def build_features(as_of: date, settings: Settings) -> dict[str, dict]:
     return transform.build(transform.FEATURE_SELECTOR, as_of, settings)
 
 
@@ -228,7 +228,7 @@ def churn_explainer(settings: Settings, champion) -> GbmModel:
 
 
 @step("build_marts", "The message names the dbt model or test that failed and example rows.")
-def build_marts(as_of: date, settings: Settings) -> list[str]:
+def build_marts(as_of: date, settings: Settings) -> dict[str, dict]:
     return transform.build(transform.MARTS_SELECTOR, as_of, settings)
 
 

@@ -16,6 +16,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ml.dbt_graph import FAILED
 from ml.ingest import snapshot_id
 from ml.progress import Progress
 from ml.settings import Settings
@@ -28,7 +29,12 @@ PUBLISHED_TAG = "published"
 
 
 class DbtError(RuntimeError):
-    """A dbt model or test failed; the message lists which, and why."""
+    """A dbt model or test failed; the message lists which, and why. `outcomes` says what the
+    build did to each node (node_outcomes), None when dbt stopped before building any."""
+
+    def __init__(self, message: str, outcomes: dict | None = None):
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 # A node's last line in dbt's output: "12 of 155 OK created sql table model ..." (or PASS,
@@ -83,8 +89,9 @@ def project_fingerprint(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def build(select: str, as_of: date, settings: Settings) -> list[str]:
-    """`dbt build` the selection for as_of; return the models built, raise on any failure.
+def build(select: str, as_of: date, settings: Settings) -> dict[str, dict]:
+    """`dbt build` the selection for as_of; return what it did to each model and seed
+    (node_outcomes), raise DbtError on any failure.
 
     Incremental models only add recent days when the raw snapshot and the dbt project are those
     of the last successful build; a new snapshot or a changed project rebuilds them whole.
@@ -103,16 +110,38 @@ def build(select: str, as_of: date, settings: Settings) -> list[str]:
                          *(["--full-refresh"] if full_refresh else [])], as_of, settings)
     sys.stdout.write(completed.stdout)
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
-    failures = [r for r in results if r["status"] in {"error", "fail", "runtime error"}]
+    nodes = _manifest_nodes(settings)
+    failures = {r["unique_id"]: describe_failure(r, nodes, settings) for r in results if r["status"] in FAILED}
+    outcomes = node_outcomes(results, nodes, failures) if results else None
     if completed.returncode != 0 or failures:
-        nodes = _manifest_nodes(settings)
-        details = [describe_failure(r, nodes, settings) for r in failures]
-        if not details:
-            details = [line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
-        raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details))
+        details = list(failures.values()) or [
+            line for line in completed.stdout.splitlines()[-15:] + completed.stderr.splitlines()[-15:] if line.strip()]
+        raise DbtError("dbt build failed; nothing was published:\n  " + "\n  ".join(details), outcomes)
     if built_key is not None:
         marker.write_text(built_key)
-    return [r["unique_id"].split(".")[-1] for r in results if r["unique_id"].split(".")[0] in {"model", "seed"}]
+    return outcomes or {}
+
+
+
+def node_outcomes(results: list[dict], nodes: dict, failures: dict[str, str]) -> dict[str, dict]:
+    """Per model and seed of a build: its status, seconds and dbt's message, with the tests on
+    it (a test on several models counts for each). Failed ones carry describe_failure's line."""
+    outcomes, tests = {}, []
+    for result in results:
+        kind, name = result["unique_id"].split(".")[0], result["unique_id"].split(".")[-1]
+        entry = {"status": result["status"], "seconds": round(result.get("execution_time") or 0.0, 3),
+                 "message": failures.get(result["unique_id"]) or (result.get("message") or "").strip()}
+        if kind in {"model", "seed"}:
+            outcomes[name] = {**entry, "tests": []}
+        elif kind == "test":
+            tests.append((result["unique_id"], entry))
+    for unique_id, entry in tests:
+        node = nodes.get(unique_id, {})
+        attached = node.get("attached_node")
+        for parent in [attached] if attached else node.get("depends_on", {}).get("nodes", []):
+            if (name := parent.split(".")[-1]) in outcomes:
+                outcomes[name]["tests"].append({"name": node.get("name", unique_id.split(".")[2]), **entry})
+    return outcomes
 
 
 def describe_failure(result: dict, nodes: dict, settings: Settings) -> str:

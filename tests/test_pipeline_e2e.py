@@ -238,6 +238,20 @@ def test_corrupted_feature_fails_validation_and_keeps_previous_scores(pipeline_h
     after = read(pipeline_home, "select * from analytics.customer_scores order by customer_id, as_of")
     pd.testing.assert_frame_equal(before, after)
 
+    # The grid shows the model whose test broke by name, with dbt's words in its task log.
+    [(run_id,)] = airflow_db(pipeline_home, "select run_id from dag_run where dag_id = 'clm_daily' and conf like ? "
+                                            "order by start_date desc limit 1", ('%2026-01-02%',))
+    states = dict(airflow_db(pipeline_home, "select task_id, state from task_instance where dag_id = 'clm_daily' "
+                                            "and run_id = ?", (run_id,)))
+    assert states["build_features"] == states["features.customer_features"] == "failed"
+    assert states["features.stg_shop__order_items"] == states["features.int_customer_features_as_of"] == "success"
+    assert states["marts.customer_scores"] == "skipped"  # its build never ran
+    assert states["check_quarantine"] == "upstream_failed"
+    task_log = (pipeline_home / "airflow" / "logs" / "dag_id=clm_daily" / f"run_id={run_id}"
+                / "task_id=features.customer_features" / "attempt=1.log").read_text()
+    assert "test dbt_utils_expression_is_true" in task_log or "discount_share" in task_log
+    assert f"customer_id={victim}" in task_log
+
 
 def test_mostly_broken_export_is_quarantined_and_fails_before_anything_changes(pipeline_home, tiny_shop, tmp_path):
     def negative_amounts(folder):

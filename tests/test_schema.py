@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 import yaml
 
+from ml import dbt_graph, transform
 from ml import settings as settings_module
-from ml import transform
 from ml.clv import CLV_FEATURES
 from ml.features import INPUT_COLUMNS, LABEL_COLUMNS, LOG_CLV_FEATURES, NOT_MODEL_INPUTS, PLAIN_CLV_FEATURES
 from ml.settings import PROJECT_DIR
@@ -64,3 +64,22 @@ def test_segment_rules_pass_their_dbt_unit_tests(dbt_unit_run):
                         "rfm_scores_are_quintiles_among_buyers": "pass",
                         "historic_value_tiers_split_buyers_50_30_20": "pass",
                         "review_sentiment_segments_split_at_a_third": "pass"}
+
+
+def test_the_dags_model_tasks_are_the_nodes_and_refs_dbt_sees(dbt_unit_run, tmp_path, monkeypatch):
+    _, manifest, _ = dbt_unit_run
+    ours = dbt_graph.project_nodes(PROJECT_DIR / "dbt_project")
+    theirs = {node["name"]: node for node in manifest["nodes"].values() if node["resource_type"] in {"model", "seed"}}
+    assert set(ours) == set(theirs)
+    for name, node in ours.items():
+        refs = theirs[name].get("depends_on", {}).get("nodes", [])
+        assert set(node.parents) == {p.split(".")[-1] for p in refs if not p.startswith("source.")}
+
+    # Each stage's tasks are the nodes its selector makes dbt build.
+    monkeypatch.setenv("CLM_HOME", str(tmp_path))
+    settings = settings_module.load()
+    for selector in (transform.FEATURE_SELECTOR, transform.MARTS_SELECTOR):
+        listed = transform.run_dbt(["ls", "--quiet", "--resource-type", "model", "--resource-type", "seed",
+                                    "--output", "name", "--select", *selector.split()], date(2026, 1, 1), settings)
+        assert listed.returncode == 0, listed.stdout[-2000:]
+        assert set(dbt_graph.select(ours, selector)) == set(listed.stdout.split())
