@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from ml import settings as settings_module
@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, help="training date, YYYY-MM-DD (default: the day after the last valid order)")
     p.set_defaults(handler=_train)
 
+    p = sub.add_parser("backfill", help="run the daily DAG for each date from --from to --to, in date order: the "
+                                        "same tables as one `clm run --as-of` per date")
+    p.add_argument("--from", dest="start", type=_date, required=True, help="first scoring date, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", type=_date, required=True, help="last scoring date, YYYY-MM-DD (included)")
+    p.set_defaults(handler=_backfill)
+
     p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
     evaluate = p.add_subparsers(title="what", metavar="WHAT")
     q = evaluate.add_parser("recommendations", help="recall@10 and NDCG@10 on the last H days, against popularity")
@@ -100,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="where the data, the databases, the stores and the logs live")
     p.set_defaults(handler=_info)
+
+    p = sub.add_parser("airflow", help="an airflow command with clm's settings (DAG folder, stores): how the team's "
+                                       "containers start Airflow's services (docker-compose.yml)")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS")
+    p.set_defaults(handler=_exec_airflow)
 
     p = sub.add_parser("ui", help="start the Airflow UI (port 8080) and the MLflow UI (port 5000)")
     p.add_argument("--airflow-port", type=int, default=8080)
@@ -139,31 +150,50 @@ def _ingest_cdnow(args, settings) -> int:
 
 def _run(args, settings) -> int:
     """The daily DAG; the training DAG before it when no model is champion yet."""
-    from ml import registry, tracking
-
-    tracking.configure(settings)
-    needs_training = registry.champion_version(settings.model_name) is None
-    return _run_dags([TRAINING, DAILY] if needs_training else [DAILY], args, settings)
-
-
-def _train(args, settings) -> int:
-    return _run_dags([TRAINING], args, settings)
-
-
-def _run_dags(dag_ids: list[str], args, settings) -> int:
-    from ml import runstatus
     from ml.ingest import default_as_of
 
     as_of = args.as_of or default_as_of(settings.raw_dir)
-    command = f"clm {'run' if DAILY in dag_ids else 'train'} --as-of {as_of}"
+    return _run_dags(_first_training(settings, as_of) + [(DAILY, as_of)], f"clm run --as-of {as_of}", args, settings)
+
+
+def _train(args, settings) -> int:
+    from ml.ingest import default_as_of
+
+    as_of = args.as_of or default_as_of(settings.raw_dir)
+    return _run_dags([(TRAINING, as_of)], f"clm train --as-of {as_of}", args, settings)
+
+
+def _backfill(args, settings) -> int:
+    """One daily run per date, oldest first: a run reads the scores of the one before (alerts
+    compare risk with the last run, campaigns with their holdouts), as on seven single days."""
+    if args.end < args.start:
+        raise ValueError(f"--from {args.start} is after --to {args.end}: give the earlier date first.")
+    days = [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
+    return _run_dags(_first_training(settings, days[0]) + [(DAILY, day) for day in days],
+                     f"clm backfill --from {args.start} --to {args.end}", args, settings)
+
+
+def _first_training(settings, as_of: date) -> list[tuple[str, date]]:
+    """The training run a first daily run needs: none while a model is champion."""
+    from ml import registry, tracking
+
+    tracking.configure(settings)
+    return [(TRAINING, as_of)] if registry.champion_version(settings.model_name) is None else []
+
+
+def _run_dags(runs: list[tuple[str, date]], command: str, args, settings) -> int:
+    """DAG runs one after the other under the pipeline's lock; stop at the first that fails."""
+    from ml import runstatus
+
     with pipeline_lock(settings.home, command) as lock:
         _airflow(["db", "migrate"], settings, quiet=True)
         _airflow(["dags", "reserialize"], settings, quiet=True)
-        runstatus.clear(settings, as_of)
-        for dag_id in dag_ids:
+        for position, (dag_id, as_of) in enumerate(runs):
+            if position == 0 or runs[position - 1][1] != as_of:  # the training and daily run of a date share it
+                runstatus.clear(settings, as_of)
             if _run_dag(dag_id, as_of, settings, lock) != 0:
                 return 1
-    return _summary(args, settings) if DAILY in dag_ids else 0
+    return _summary(args, settings) if runs[-1][0] == DAILY else 0
 
 
 def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
@@ -344,6 +374,12 @@ def _airflow_env(settings) -> dict[str, str]:
     env = {**os.environ, **settings.env()}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def _exec_airflow(args, settings) -> int:
+    """Become `airflow ARGS` (signals then reach Airflow itself, as a container's stop needs)."""
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    os.execvpe("airflow", ["airflow", *args.arguments], _airflow_env(settings))
 
 
 def _airflow(arguments: list[str], settings, quiet: bool = False) -> None:

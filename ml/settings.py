@@ -27,6 +27,9 @@ class Settings:
     tracking_uri: str
     artifact_root: Path
     airflow_home: Path
+    # Airflow's metadata database: SQLite under airflow_home, or a team's PostgreSQL
+    # (docker-compose.yml sets AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).
+    airflow_db: str
     model_name: str
     sentiment_model_name: str
     horizon_days: int
@@ -78,7 +81,7 @@ class Settings:
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db,
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
@@ -90,6 +93,7 @@ class Settings:
 
 def load() -> Settings:
     home = Path(os.environ.get("CLM_HOME", PROJECT_DIR / ".clm")).resolve()
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME", home / "airflow"))
     return Settings(
         home=home,
         raw_dir=Path(os.environ.get("CLM_RAW_DIR", home / "raw")),
@@ -97,7 +101,8 @@ def load() -> Settings:
         analytics_db=Path(os.environ.get("CLM_ANALYTICS_DB", home / "analytics.duckdb")),
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
         artifact_root=Path(os.environ.get("CLM_ARTIFACT_ROOT", home / "mlartifacts")),
-        airflow_home=Path(os.environ.get("AIRFLOW_HOME", home / "airflow")),
+        airflow_home=airflow_home,
+        airflow_db=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}"),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         sentiment_model_name=os.environ.get("CLM_SENTIMENT_MODEL_NAME", DEFAULT_SENTIMENT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
