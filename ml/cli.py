@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ml import settings as settings_module
-from ml.lock import pipeline_lock
+from ml.lock import HELD_ENV, abandon_lease, pipeline_lock
 
 DAILY, TRAINING = "clm_daily", "clm_training"
 # The task whose success makes the run a success, and the log's name, per DAG.
@@ -186,14 +186,36 @@ def _run_dags(runs: list[tuple[str, date]], command: str, args, settings) -> int
     from ml import runstatus
 
     with pipeline_lock(settings.home, command) as lock:
-        _airflow(["db", "migrate"], settings, quiet=True)
-        _airflow(["dags", "reserialize"], settings, quiet=True)
+        _prepare_airflow(settings)
         for position, (dag_id, as_of) in enumerate(runs):
             if position == 0 or runs[position - 1][1] != as_of:  # the training and daily run of a date share it
                 runstatus.clear(settings, as_of)
             if _run_dag(dag_id, as_of, settings, lock) != 0:
                 return 1
     return _summary(args, settings) if runs[-1][0] == DAILY else 0
+
+
+def _prepare_airflow(settings) -> None:
+    """Migrate Airflow's database and store the DAGs there (what the UI shows) when Airflow,
+    its database, the DAGs or the dbt project (the model tasks) changed since the last time:
+    the two commands cost about 8 s, every run."""
+    import hashlib
+    from importlib.metadata import version
+
+    from ml.transform import project_fingerprint
+
+    sources = sorted(settings.dags_dir.glob("*.py")) + [Path(__file__).with_name(n) for n in ("orchestration.py",
+                                                                                              "dbt_graph.py")]
+    key = hashlib.sha256("\0".join([version("apache-airflow"), settings.airflow_db,
+                                     project_fingerprint(settings.dbt_project_dir),
+                                     *(p.read_text() for p in sources)]).encode()).hexdigest()
+    marker = settings.airflow_home / "clm_prepared"
+    database = settings.airflow_db.removeprefix("sqlite:///")
+    if marker.exists() and marker.read_text() == key and (database == settings.airflow_db or Path(database).exists()):
+        return
+    _airflow(["db", "migrate"], settings, quiet=True)
+    _airflow(["dags", "reserialize"], settings, quiet=True)
+    marker.write_text(key)
 
 
 def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
@@ -209,7 +231,7 @@ def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
         # scoring date travels as the run's param.
         process = subprocess.Popen(
             ["airflow", "dags", "test", dag_id, "-c", json.dumps({"as_of": as_of.isoformat()})],
-            env=_airflow_env(settings), stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
+            env={**_airflow_env(settings), HELD_ENV: "1"}, stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
         )
         returncode = _follow(process, settings, as_of)
     write_task_logs(log_path, settings.airflow_home / "logs")
@@ -356,10 +378,16 @@ def _ui(args, settings) -> int:
     from ml import tracking, ui
 
     experiment = mlflow.get_experiment_by_name(tracking.configure(settings)).experiment_id
-    _airflow(["db", "migrate"], settings, quiet=True)
-    _airflow(["dags", "reserialize"], settings, quiet=True)
-    return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
-                    settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
+    _prepare_airflow(settings)
+    # Unpaused, the scheduler runs the latest day (and week) at once and then on schedule; their
+    # tasks take CLM_HOME's lease, so they wait for a `clm run` and it for them.
+    _airflow(["dags", "unpause", "--treat-dag-id-as-regex", "-y", f"^({DAILY}|{TRAINING})$"], settings, quiet=True)
+    try:
+        return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
+                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
+    finally:
+        # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
+        abandon_lease(settings.home)
 
 
 def _date(text: str) -> date:

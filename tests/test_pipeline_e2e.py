@@ -191,13 +191,40 @@ def test_train_registers_every_family_again_and_new_examples_are_announced(pipel
     assert events == [(1,)]
 
 
-def test_rerun_of_the_same_date_is_idempotent(pipeline_home):
-    before = read(pipeline_home, "select customer_id, as_of from analytics.customer_scores order by 1")
-    clm(pipeline_home, "run", "--as-of", "2026-01-01")
-    after = read(pipeline_home, "select customer_id, as_of from analytics.customer_scores order by 1")
-    pd.testing.assert_frame_equal(before, after)
-    features = read(pipeline_home, "select count(*) as n, count(distinct customer_id) as k from analytics.customer_features")
-    assert features["n"].item() == features["k"].item() == len(before)
+def published(home) -> dict[str, pd.DataFrame]:
+    """Every table analysts read, in a fixed row order, without the moment each run scored."""
+    with duckdb.connect(str(home / "analytics.duckdb"), read_only=True) as con:
+        tables = [t for (t,) in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
+        frames = {t: con.execute(f"select * exclude (scored_at) from {t}" if t == "customer_scores" else
+                                 f"select * from {t}").df() for t in tables}
+    return {t: f.sort_values(list(f.columns)).reset_index(drop=True) for t, f in frames.items()}
+
+
+def test_a_backfilled_week_equals_seven_single_runs_and_a_rerun_changes_nothing(pipeline_home, tmp_path):
+    days = [f"2026-01-0{d}" for d in range(1, 8)]  # the fixture's date again, then six new ones
+    before = published(pipeline_home)
+    single, backfilled = tmp_path / "single", tmp_path / "backfilled"
+    shutil.copytree(pipeline_home, single)
+    shutil.copytree(pipeline_home, backfilled)
+    # The two homes are independent: they run side by side, one process each.
+    singles = subprocess.Popen([sys.executable, "-c", "import sys\nfrom tests.conftest import clm\nfrom pathlib import Path\n"
+                                f"for day in {days!r}:\n    clm(Path({str(single)!r}), 'run', '--as-of', day)"],
+                               cwd=os.getcwd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = clm(backfilled, "backfill", "--from", days[0], "--to", days[-1]).stdout
+    assert singles.wait() == 0, singles.stdout.read()[-3000:]
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("clm_daily for ")] == ["clm_daily"] * 7
+    assert [line.split()[2] for line in out.splitlines() if line.startswith("clm_daily for ")] == days
+
+    ours, theirs = published(backfilled), published(single)
+    assert ours.keys() == theirs.keys()
+    for table in ours:
+        pd.testing.assert_frame_equal(ours[table], theirs[table], obj=table)
+    scores = ours["customer_scores"]
+    assert sorted(scores["as_of"].dt.strftime("%Y-%m-%d").unique()) == days
+    assert not scores.duplicated(["customer_id", "as_of"]).any()
+    # Re-running 2026-01-01 rebuilt what the first run had built.
+    first = scores[scores["as_of"] == "2026-01-01"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, before["customer_scores"].reset_index(drop=True))
 
 
 def rerun_with(home, shop, tmp_path, corrupt) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
@@ -334,6 +361,9 @@ def test_every_column_analysts_read_is_documented(pipeline_home):
     manifest = json.loads((target / "manifest.json").read_text())["nodes"]
     published = [n["name"] for n in manifest.values() if "published" in n["tags"] and n["resource_type"] == "model"]
     assert {"customer_features", "training_examples", "customer_segments", "customer_scores"} <= set(published)
+    # The page names them where analysts read them: the analysts' database, not the warehouse.
+    for name in ("customer_scores", "customer_features"):
+        assert json.dumps(f'"analytics"."main"."{name}"')[1:-1] in page  # as the page inlines it
     for name in published:
         columns = {c.lower() for c in catalog[f"model.clm.{name}"]["columns"]}
         described = {c for c, spec in manifest[f"model.clm.{name}"]["columns"].items() if spec["description"]}
