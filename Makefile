@@ -33,8 +33,10 @@ check: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not e2e and not slow"
 
+# The DAGs start unpaused: the scheduler runs the latest day and week at once. After `make demo`
+# its training keeps the demo's short budgets.
 ui: $(VENV)/.installed
-	$(CLM) ui
+	$(if $(wildcard .clm/demo_train.json),CLM_TRAIN_CONFIG=$(CURDIR)/.clm/demo_train.json) $(CLM) ui
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/features.py

@@ -49,9 +49,10 @@ def clm_daily():
     @task.short_circuit(task_id="training_examples_changed", execution_timeout=timedelta(minutes=10))
     def training_examples_changed() -> bool:
         from ml import pipeline
-        from ml.orchestration import scoring_date
+        from ml.orchestration import hold_home, scoring_date
         from ml.settings import load
 
+        hold_home()
         return pipeline.training_examples_changed(scoring_date(), load())
 
     @task(task_id="announce_training_examples", outlets=[Asset(TRAINING_EXAMPLES_ASSET)],

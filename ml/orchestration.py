@@ -71,21 +71,61 @@ def dag_arguments(doc_md: str, as_of_help: str) -> dict:
         "tags": ["clm"],
         "params": {"as_of": Param(None, type=["null", "string"], format="date", description=as_of_help)},
         "default_args": {"on_failure_callback": on_failure},
+        # A scheduled run gives CLM_HOME back when it ends, whichever way (ml/lock.py).
+        "on_success_callback": release_home,
+        "on_failure_callback": release_home,
     }
 
 
 def scoring_date(context=None) -> date:
     """The run's `as_of` param when given (`clm run --as-of`), else the end of its data
-    interval: the logical date stays the moment the run was made, so the UI shows real times."""
+    interval, but never past the day after the last valid order (a scheduled run on a shop whose
+    exports stopped rescores that day rather than finding every customer gone). The logical date
+    stays the moment the run was made, so the UI shows real times."""
     import pendulum
     from airflow.sdk import get_current_context
+
+    from ml.contract import ContractError
+    from ml.ingest import default_as_of
+    from ml.settings import load
 
     context = context or get_current_context()
     requested = context["params"].get("as_of")
     if requested:
         return date.fromisoformat(requested)
     moment = context.get("data_interval_end") or context.get("logical_date") or pendulum.now("UTC")
-    return moment.date()
+    try:
+        return min(moment.date(), default_as_of(load().raw_dir))
+    except ContractError:  # no valid order landed: check_raw says so
+        return moment.date()
+
+
+def hold_home() -> None:
+    """Take CLM_HOME for this run before a task touches it (ml/lock.py): a no-op in `clm run`'s
+    own runs, which hold the lock already; a scheduled run waits while another holds it."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowRuntimeError
+
+    from ml.lock import hold_for_run
+    from ml.settings import load
+
+    context = get_current_context()
+
+    def still_running(holder: str) -> bool:
+        dag_id, _, run_id = holder.partition("/")
+        try:
+            return context["ti"].get_dagrun_state(dag_id, run_id) in {"queued", "running"}
+        except AirflowRuntimeError:  # no such run any more
+            return False
+
+    hold_for_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}", still_running)
+
+
+def release_home(context) -> None:
+    from ml.lock import release_run
+    from ml.settings import load
+
+    release_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}")
 
 
 def step_task(task_id: str):
@@ -102,6 +142,7 @@ def step_task(task_id: str):
         from ml.settings import load
         from ml.transform import DbtError
 
+        hold_home()
         try:
             result = getattr(pipeline, policy.function)(scoring_date(), load(), *upstream)
         except DbtError as error:

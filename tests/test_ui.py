@@ -114,8 +114,9 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
                          body={"username": "admin", "password": password})["access_token"]
         dags = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags", token)["dags"]
         assert {d["dag_id"] for d in dags} == {"clm_daily", "clm_training"}
+        assert not any(d["is_paused"] for d in dags)  # the scheduler runs them
         # A task's log reads in the UI: the score step's progress lines, not "Log file not found".
-        run_id = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns", token)["dag_runs"][0]["dag_run_id"]
+        run_id = clm_run_id(airflow_port, token)
         log = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns/{quote(run_id)}"
                        "/taskInstances/score/logs/1", token)
         assert "scored 250 of 250 customers" in json.dumps(log) and "not found" not in json.dumps(log).lower()
@@ -130,6 +131,12 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         assert [pid for pid in running if Path(f"/proc/{pid}").exists() and not zombie(pid)] == []
     finally:
         stop_ui(ui)
+
+
+def clm_run_id(airflow_port: int, token: str) -> str:
+    """The daily run `clm run` made (the fixture's); the scheduler may have started others since."""
+    runs = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns?order_by=start_date", token)
+    return next(r["dag_run_id"] for r in runs["dag_runs"] if r["run_type"] == "manual")
 
 
 def zombie(pid: int) -> bool:
@@ -166,13 +173,17 @@ def test_the_pages_a_person_opens_render_in_a_browser(pipeline_home, tmp_path):
     try:
         airflow = f"http://127.0.0.1:{airflow_port}"
         token = get_json(f"{airflow}/auth/token")["access_token"]
-        run_id = get_json(f"{airflow}/api/v2/dags/clm_daily/dagRuns", token)["dag_runs"][0]["dag_run_id"]
+        run_id = clm_run_id(airflow_port, token)
 
         def page(path: str) -> str:
             return f"{airflow}/auth/token/login?next={quote(path)}"
 
         dags = browse(page("/dags"), shots / "airflow_dags.png", "clm_training")
         assert "clm_daily" in dags and "clm_training" in dags
+        # The daily DAG's grid lists its tasks, the dbt models' groups among them.
+        grid = re.sub(r"<script.*?</script>", "", browse(page("/dags/clm_daily"), shots / "airflow_daily_grid.png",
+                                                         "validate_marts"), flags=re.DOTALL)
+        assert all(task in grid for task in ("check_raw", "build_features", "features", "score", "marts", "publish"))
         log = browse(page(f"/dags/clm_daily/runs/{run_id}/tasks/score"), shots / "airflow_score_log.png",
                      "scored 250 of 250")
         assert "scored 250 of 250 customers" in log and "Log file not found" not in log
@@ -189,9 +200,9 @@ def test_the_pages_a_person_opens_render_in_a_browser(pipeline_home, tmp_path):
         model_page = (home / "dbt" / "target" / "static_index.html").as_uri() + "#!/model/model.clm.customer_features"
         dictionary = re.sub(r"<script.*?</script>", "", browse(model_page, shots / "dbt_docs.png", "recency_days"),
                             flags=re.DOTALL)
-        assert "recency_days" in dictionary and "customer_features" in dictionary
+        assert "recency_days" in dictionary and "analytics.main.customer_features" in dictionary
         assert all((shots / name).stat().st_size > 10_000 for name in
-                   ("airflow_dags.png", "airflow_score_log.png", "airflow_daily_docs.png", "mlflow_experiment.png",
-                    "dbt_docs.png"))
+                   ("airflow_dags.png", "airflow_daily_grid.png", "airflow_score_log.png", "airflow_daily_docs.png",
+                    "mlflow_experiment.png", "dbt_docs.png"))
     finally:
         stop_ui(ui)
