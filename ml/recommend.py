@@ -43,8 +43,10 @@ class Recommender:
 
     @classmethod
     def fit(cls, purchases: pd.DataFrame) -> Recommender:
-        """From rows of customer_id, product_id, purchases (> 0)."""
-        purchases = purchases[purchases["purchases"] > 0]
+        """From rows of customer_id, product_id, purchases (> 0), in any order: the warehouse
+        returns rows in no fixed order, and the products' order breaks ties between equal
+        scores, so it is sorted first (the same date recommends the same products every run)."""
+        purchases = purchases[purchases["purchases"] > 0].sort_values(["product_id", "customer_id"])
         customers = pd.Index(purchases["customer_id"].unique())
         products = pd.Index(purchases["product_id"].unique())
         counts = sparse.csr_matrix(

@@ -60,3 +60,11 @@ def test_ranking_metrics_on_a_hand_made_case():
     metrics = ranking_metrics(recommended, truth, k=10)
     assert metrics["recall_at_10"] == pytest.approx((1.0 + 0.0) / 2)
     assert metrics["ndcg_at_10"] == pytest.approx((1 / np.log2(3)) / 2)
+
+
+def test_the_same_purchases_in_another_order_recommend_the_same_products(purchases):
+    """The warehouse returns rows in no fixed order; equal scores must not break ties by it."""
+    customers = pd.Series(purchases["customer_id"].unique()[:200])
+    once = Recommender.fit(purchases).recommend(customers)
+    shuffled = Recommender.fit(purchases.sample(frac=1.0, random_state=7)).recommend(customers)
+    pd.testing.assert_frame_equal(once, shuffled)
