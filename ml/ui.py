@@ -37,7 +37,9 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
 
     MLflow's address opens the experiment's training runs: its UI otherwise starts on a GenAI
     overview of traces, which clm has none of."""
-    env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port)}
+    # Task processes report to the API server's execution API: on its port, not the default 8080.
+    env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port),
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     with log_path.open("w") as log:
