@@ -7,7 +7,7 @@ customer with the registry's champion and publishes the results for analysts. It
 
 | task | what it does | if it fails |
 | --- | --- | --- |
-| `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
+| `check_raw` | a scheduled run first waits (up to 6 h) while another run or a `clm` command holds CLM_HOME; then: the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
 | `score_reviews` | scores every new review text with `models:/clm-review-sentiment@champion` | promote another version, or delete the alias (the lexicon then scores) |
 | `build_features` | `dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`, `training_examples`, `review_sentiment`, `customer_products`, `products`, `campaign_effect` | the error names the failing model or test and example rows |

@@ -6,7 +6,7 @@ Runs weekly, and whenever `clm_daily` announces new training examples (the Asset
 
 | task | what it does | if it fails |
 | --- | --- | --- |
-| `check_raw` | the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
+| `check_raw` | a scheduled run first waits (up to 6 h) while another run or a `clm` command holds CLM_HOME; then: the landed raw tables exist and `orders` has rows | land data: `clm ingest folder DIR` |
 | `validate_raw` | GX suites `expectations/raw_*.json` on a sample of each raw table | fix the export's columns |
 | `train_sentiment` | fine-tunes the review sentiment classifier on the stars of reviews before as_of - H (skipped with too few reviews) | see the MLflow run |
 | `score_reviews` | scores every new review text with the sentiment champion | |

@@ -33,8 +33,12 @@ class Policy:
     retries: int = 0
 
 
+# How long a scheduled run's first task waits for CLM_HOME while another run holds it (a
+# training on a large shop takes hours): the first task's timeout allows for it.
+LEASE_WAIT = timedelta(hours=6)
+
 POLICIES = {
-    "check_raw": Policy("check_raw", timedelta(minutes=5)),
+    "check_raw": Policy("check_raw", LEASE_WAIT + timedelta(minutes=5)),
     "validate_raw": Policy("validate_raw", timedelta(minutes=30)),
     "train_sentiment": Policy("train_sentiment", timedelta(hours=1), retries=1),
     "score_reviews": Policy("score_reviews", timedelta(hours=1), retries=1),
@@ -118,7 +122,8 @@ def hold_home() -> None:
         except AirflowRuntimeError:  # no such run any more
             return False
 
-    hold_for_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}", still_running)
+    hold_for_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}", still_running,
+                 wait_seconds=LEASE_WAIT.total_seconds())
 
 
 def release_home(context) -> None:
