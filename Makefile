@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test check ui bench clean
+.PHONY: demo test check ui bench browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ ui: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/dbt_tasks.py
 	$(BIN)/python bench/scoring.py
+
+# tests/test_ui.py opens the UIs in Debian's chromium (skipped, and saying so, without it).
+browser:
+	command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
 
 clean:
 	rm -rf .clm
