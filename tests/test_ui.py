@@ -126,12 +126,21 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/", timeout=30) as page:
             assert page.status == 200
 
+        # The scheduler starts the latest day's and week's runs; the first to start takes CLM_HOME.
+        lease, deadline = home / "pipeline.lease", time.monotonic() + 120
+        while not lease.exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert lease.read_text().startswith(("clm_daily/scheduled__", "clm_training/scheduled__"))
+        busy = clm(home, "run", "--as-of", "2026-01-01", check=False)
+        assert busy.returncode == 1 and "the Airflow run clm_" in busy.stderr and "is using" in busy.stderr
+
         ui.send_signal(signal.SIGINT)
         assert ui.wait(timeout=90) == 0
         rest = ui.stdout.read()
         assert "Traceback" not in rest
         time.sleep(1)
         assert [pid for pid in running if Path(f"/proc/{pid}").exists() and not zombie(pid)] == []
+        assert not lease.exists()  # the runs it left unfinished hold nothing
     finally:
         stop_ui(ui)
 
@@ -171,8 +180,10 @@ def test_the_pages_a_person_opens_render_in_a_browser(pipeline_home, tmp_path):
     shots = Path(os.environ.get("CLM_SCREENSHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
     clm(home, "docs")
-    # Every user is an admin here, so a browser without a login form can open the pages.
-    ui, airflow_port, mlflow_port, lines = start_ui(home, {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"})
+    # Every user is an admin here, so a browser without a login form can open the pages; the
+    # scheduler starts no runs (the test above sees it start them), so the pages show clm's own.
+    ui, airflow_port, mlflow_port, lines = start_ui(home, {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                                                           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     try:
         airflow = f"http://127.0.0.1:{airflow_port}"
         token = get_json(f"{airflow}/auth/token")["access_token"]
