@@ -76,6 +76,10 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "bgnbd_p_alive": lambda r: f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
     "bgnbd_expected_orders": lambda r: f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
 }
+# Features told in another's sentence (a count's last and previous 30 days read as one trend):
+# their attributions count for that one, so a customer never gets the same reason twice.
+TOLD_WITH = {"orders_prev_30d": "orders_last_30d", "sessions_prev_30d": "sessions_last_30d",
+             "spend_prev_30d": "spend_last_30d"}
 # What a missing value means, where it means something; other missing values read "none".
 MISSING = {
     "recency_days": "has never ordered",
@@ -141,6 +145,10 @@ class Explainer:
         contributions = self.attribution.contributions(numeric_matrix(frame, self.features))
         n = len(self.features)
         per_feature = contributions[:, :n] + contributions[:, n:2 * n]  # a value and its missing flag
+        for told, into in TOLD_WITH.items():
+            if told in self.features and into in self.features:
+                per_feature[:, self.features.index(into)] += per_feature[:, self.features.index(told)]
+                per_feature[:, self.features.index(told)] = 0.0
         order = np.argsort(-per_feature, axis=1, kind="stable")[:, :k]
         names = np.asarray(self.features, dtype=object)[order]
         return np.where(np.take_along_axis(per_feature, order, axis=1) > 0, names, None)

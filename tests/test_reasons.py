@@ -62,3 +62,12 @@ def test_missing_values_read_as_what_they_mean():
     assert sentence("view_to_cart_rate", row) == "view to cart rate: none"
     row["sessions_last_30d"], row["sessions_prev_30d"] = 1.0, 3.0
     assert sentence("sessions_last_30d", row) == "1 visit in the last 30 days (the 30 before: 3)"
+
+
+def test_a_reason_is_never_given_twice():
+    """The last and the previous 30 days of a count read as one sentence: one reason."""
+    train = shop()
+    reasons = Explainer(GbmModel.fit(train)).reasons(train)
+    given = reasons.apply(lambda row: [r for r in row if r is not None], axis=1)
+    assert given.map(len).sum() > len(train)  # most customers get reasons
+    assert not given.map(lambda r: len(r) != len(set(r))).any()
