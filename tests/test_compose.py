@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ml.settings import PROJECT_DIR
@@ -37,6 +38,7 @@ def test_the_team_runs_airflow_mlflow_postgres_and_a_gpu_trainer():
     assert command_of("trainer") == ["clm", "train"]
 
 
+@pytest.mark.slow  # asks airflow, mlflow and clm themselves
 def test_every_command_is_one_the_project_installs():
     project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
     dependencies = {re.split(r"[=<>\[]", d)[0] for d in project["dependencies"]}

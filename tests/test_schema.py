@@ -66,6 +66,7 @@ def test_segment_rules_pass_their_dbt_unit_tests(dbt_unit_run):
                         "review_sentiment_segments_split_at_a_third": "pass"}
 
 
+@pytest.mark.slow  # two `dbt ls` runs
 def test_the_dags_model_tasks_are_the_nodes_and_refs_dbt_sees(dbt_unit_run, tmp_path, monkeypatch):
     _, manifest, _ = dbt_unit_run
     ours = dbt_graph.project_nodes(PROJECT_DIR / "dbt_project")
