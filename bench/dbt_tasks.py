@@ -18,7 +18,6 @@ empty warehouse with a warm parse cache, and the feature bench's hand-written qu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from features import AS_OF, CUTOFFS, HAND_QUERY, SELECTOR, measure, profile_settings, warm_parse_cache, write_shop  # noqa: E402
+from features import AS_OF, CUTOFFS, SELECTOR, build_command, hand_command, measure, warm_parse_cache, write_shop  # noqa: E402
 
 from ml import dbt_graph  # noqa: E402
 from ml.settings import PROJECT_DIR  # noqa: E402
@@ -69,19 +68,13 @@ def main() -> None:
     shutil.rmtree(source)
     on_disk = {**env, "CLM_PROJECT_DIR": str(project_with_scratch_on_disk(work))}
     nodes = list(dbt_graph.select(dbt_graph.project_nodes(PROJECT_DIR / "dbt_project"), SELECTOR))
-    build = ("from datetime import date; from ml import settings, transform; "
-             f"transform.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())")
-    hand_db = work / "hand.duckdb"
-    query = HAND_QUERY.format(raw=home / "raw", cutoffs=json.dumps(list(CUTOFFS)).replace('"', "'"))
-    hand = (f"import duckdb; con = duckdb.connect('{hand_db}'); "
-            f"[con.execute(s) for s in {profile_settings()!r}]; con.execute({query!r}); con.close()")
     sides = {
-        "one build, scratch in memory (clm)": ([sys.executable, "-c", build], env),
-        "one build, scratch on disk": ([sys.executable, "-c", build], on_disk),
+        "one build, scratch in memory (clm)": (build_command(), env),
+        "one build, scratch on disk": (build_command(), on_disk),
         f"one process per model ({len(nodes)} nodes)": ([sys.executable, "-c", PER_NODE.format(as_of=AS_OF), *nodes],
                                                           on_disk),
     }
-    hand_s, _ = measure([sys.executable, "-c", hand], env)
+    hand_s, _ = measure(hand_command(home, work / "hand.duckdb"), env)
     print(f"{events:,} events, {len(nodes)} dbt nodes in {SELECTOR}; hand query {hand_s:.1f} s")
     print(f"{'side':<42} {'s':>7} {'/ hand':>7} {'peak GB':>8}")
     for name, (command, side_env) in sides.items():

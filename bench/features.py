@@ -174,6 +174,19 @@ def slowest_nodes(run_results: Path, count: int = 5) -> str:
     return ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f} s" for r in results[:count])
 
 
+def build_command() -> list[str]:
+    """The pipeline's own dbt build of SELECTOR, in a process of its own."""
+    return [sys.executable, "-c", "from datetime import date; from ml import settings, transform; "
+            f"transform.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())"]
+
+
+def hand_command(home: Path, hand_db: Path) -> list[str]:
+    """The hand-written query over the landed files of `home`, into `hand_db`, with dbt's settings."""
+    query = HAND_QUERY.format(raw=home / "raw", cutoffs=json.dumps(list(CUTOFFS)).replace('"', "'"))
+    return [sys.executable, "-c", f"import duckdb; con = duckdb.connect('{hand_db}'); "
+            f"[con.execute(s) for s in {profile_settings()!r}]; con.execute({query!r}); con.close()"]
+
+
 def run_size(events: int, work: Path, repeats: int) -> dict:
     """Both sides `repeats` times, alternating, on one landed shop; the median time of each."""
     home = work / f"home_{events}"
@@ -185,19 +198,16 @@ def run_size(events: int, work: Path, repeats: int) -> dict:
     subprocess.run([clm, "ingest", "folder", str(source)], env=env, check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(source)
     warm_parse_cache(env)
-    build = ("from datetime import date; from ml import settings, transform; "
-             f"transform.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())")
+    build = build_command()
     hand_db = work / f"hand_{events}.duckdb"
-    query = HAND_QUERY.format(raw=home / "raw", cutoffs=json.dumps(list(CUTOFFS)).replace('"', "'"))
-    hand = (f"import duckdb; con = duckdb.connect('{hand_db}'); "
-            f"[con.execute(s) for s in {profile_settings()!r}]; con.execute({query!r}); con.close()")
+    hand = hand_command(home, hand_db)
     dbt_runs, hand_runs = [], []
     for _ in range(repeats):
         # Every build starts from an empty warehouse, with the parse cache kept.
         (home / "warehouse.duckdb").unlink(missing_ok=True)
         hand_db.unlink(missing_ok=True)
-        dbt_runs.append(measure([sys.executable, "-c", build], env))
-        hand_runs.append(measure([sys.executable, "-c", hand], env))
+        dbt_runs.append(measure(build, env))
+        hand_runs.append(measure(hand, env))
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute("select count(*) from build.customer_features").fetchone()[0]
     slowest = slowest_nodes(home / "dbt" / "target" / "run_results.json")
