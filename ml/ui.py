@@ -4,20 +4,21 @@
 defaults on a small machine it starts dozens of idle worker processes and listens on every
 interface. Here it gets one API worker, two executor slots and one parsing process, listens on
 localhost only, and writes its output to `CLM_HOME/logs/ui.log`, so what the terminal shows last
-is where to go and how to log in. Each server runs in a process group of its own; Ctrl+C (or
-SIGTERM) stops the whole group, and what does not stop within STOP_SECONDS is killed.
+is where to go and how to log in. Ctrl+C (or SIGTERM) stops every process the servers started,
+task processes in sessions of their own and orphans included (`ml.processes`), and kills what
+does not stop within STOP_SECONDS.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from ml import processes
 
 HOST = "127.0.0.1"
 LIGHT = {
@@ -41,6 +42,7 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
     env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port),
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    processes.adopt_orphans()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     with log_path.open("w") as log:
         servers = {
@@ -61,6 +63,7 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
             print(f"Airflow UI: http://{HOST}:{airflow_port}  (DAGs clm_daily and clm_training)")
             print(f"log in to Airflow {login(env, airflow_home)}   (Ctrl+C stops both)", flush=True)
             while all(server.poll() is None for server in servers.values()):
+                processes.reap_orphans(keep={server.pid for server in servers.values()})
                 time.sleep(1)
             stopped = [name for name, server in servers.items() if server.poll() is not None]
             print(f"clm: the {' and '.join(stopped)} UI stopped on its own; see {log_path}")
@@ -69,7 +72,7 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
             print("stopping the UIs ...", flush=True)
             return 0
         finally:
-            stop(servers.values())
+            processes.end_descendants(STOP_SECONDS)
             signal.signal(signal.SIGTERM, previous)
 
 
@@ -81,22 +84,6 @@ def login(env: dict[str, str], airflow_home: Path) -> str:
     path = airflow_home / "simple_auth_manager_passwords.json.generated"
     password = json.loads(path.read_text()).get("admin", "?") if path.exists() else f"in {path}"
     return f"as admin, password {password}"
-
-
-def stop(servers) -> None:
-    """SIGTERM to each server's whole process group, then SIGKILL to what is left."""
-    groups = [server.pid for server in servers]
-    for group in groups:
-        _signal_group(group, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline and any(_group_alive(group) for group in groups):
-        for server in servers:
-            server.poll()  # reap the leaders, so their group can empty
-        time.sleep(0.5)
-    for group in groups:
-        _signal_group(group, signal.SIGKILL)
-    for server in servers:
-        server.wait()
 
 
 def _wait_until_up(urls: list[str], servers: dict[str, subprocess.Popen]) -> bool:
@@ -121,16 +108,3 @@ def _answers(url: str) -> bool:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def _signal_group(group: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signum)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True

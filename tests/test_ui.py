@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
+from ml.processes import descendants
 from tests.conftest import clm, clm_env
 
 pytestmark = pytest.mark.e2e
@@ -28,23 +29,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid`, whatever session it started for itself."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -139,7 +123,8 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         rest = ui.stdout.read()
         assert "Traceback" not in rest
         time.sleep(1)
-        assert [pid for pid in running if Path(f"/proc/{pid}").exists() and not zombie(pid)] == []
+        # Nothing with this home is left, the task processes the scheduler started last included.
+        assert processes_of(home) == []
         assert not lease.exists()  # the runs it left unfinished hold nothing
     finally:
         stop_ui(ui)
@@ -149,6 +134,16 @@ def clm_run_id(airflow_port: int, token: str) -> str:
     """The daily run `clm run` made (the fixture's); the scheduler may have started others since."""
     runs = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/clm_daily/dagRuns?order_by=start_date", token)
     return next(r["dag_run_id"] for r in runs["dag_runs"] if r["run_type"] == "manual")
+
+
+def processes_of(home: Path) -> list[str]:
+    """The command lines of the live processes that run for `home` (CLM_HOME in their environment)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if f"CLM_HOME={home}".encode() in environ.read_bytes().split(b"\0") and not zombie(int(environ.parent.name)):
+                found.append((environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
 
 
 def zombie(pid: int) -> bool:
