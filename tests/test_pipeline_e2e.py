@@ -195,7 +195,8 @@ def published(home) -> dict[str, pd.DataFrame]:
 
 
 def test_a_backfilled_week_equals_seven_single_runs_and_a_rerun_changes_nothing(pipeline_home, tmp_path):
-    days = [f"2026-01-0{d}" for d in range(1, 8)]  # the fixture's date again, then six new ones
+    # A week around the fixture's date (2026-01-01), across a month of training cutoffs.
+    days = ["2025-12-29", "2025-12-30", "2025-12-31", "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]
     before = published(pipeline_home)
     single, backfilled = tmp_path / "single", tmp_path / "backfilled"
     shutil.copytree(pipeline_home, single)
@@ -219,11 +220,12 @@ def test_a_backfilled_week_equals_seven_single_runs_and_a_rerun_changes_nothing(
     # Re-running 2026-01-01 rebuilt what the first run had built.
     first = scores[scores["as_of"] == "2026-01-01"].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, before["customer_scores"].reset_index(drop=True))
-    # The training cutoffs move with the scoring date: from the second day on, each run found
-    # examples the last training (as of 2026-01-01) had not learnt from, and announced them.
+    # Training cutoffs are the firsts of the months up to as_of - 90 days. The last training
+    # (as of 2026-01-01) learnt from those up to 2025-10-01; 2025-12-29's end at 2025-09-01 and
+    # are announced; from 2025-12-30 on the examples are those it learnt from: nothing to announce.
     events = airflow_db(backfilled, "select count(*) from asset_event e join asset a on a.id = e.asset_id "
                                     "where a.name = 'clm_training_examples'")
-    assert events == [(6,)]
+    assert events == [(1,)]
 
 
 def rerun_with(home, shop, tmp_path, corrupt) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:

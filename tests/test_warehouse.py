@@ -265,9 +265,9 @@ def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
     assert features["mean_rating"].isna().all() and features["top_category"].isna().all()
     examples = table(home, "training_examples")
     assert 0.3 < examples["churned"].mean() < 0.9
-    # Monthly cutoffs through the 39 weeks of history before the date (first order 1997-01-01).
+    # The first of each month after the first order (1997-01-01) up to as_of - H (1997-07-03).
     cutoffs = sorted(str(d.date()) for d in examples["as_of"].unique())
-    assert cutoffs == ["1997-01-04", "1997-02-03", "1997-03-05", "1997-04-04", "1997-05-04", "1997-06-03", "1997-07-03"]
+    assert cutoffs == ["1997-02-01", "1997-03-01", "1997-04-01", "1997-05-01", "1997-06-01", "1997-07-01"]
 
 
 def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):

@@ -1,6 +1,9 @@
--- The dates features are computed as of: the scoring date and the past training cutoffs
--- as_of - H - i * step, each early enough for its label window [cutoff, cutoff + H) to have
--- closed before the scoring date.
+-- The dates features are computed as of: the scoring date and the past training cutoffs, the
+-- first days of the months before it, each early enough for its label window [cutoff, cutoff +
+-- H) to have closed by the scoring date: the newest is the first of the month of as_of - H.
+-- Cutoffs on a fixed calendar leave the training examples unchanged from one daily run to the
+-- next; they change when a month's labels complete (or late data changes old ones), which is
+-- when the daily DAG asks for training.
 -- The scoring date comes from the environment (CLM_AS_OF, set by `clm run --as-of`): dbt then
 -- re-parses only this file when the date moves, where a changed --vars re-parses the whole
 -- project on every daily run. `--vars '{as_of: ...}'` still overrides it by hand. Without
@@ -18,15 +21,17 @@ first_order as (
     select cast(min(ordered_at) as date) as first_order_date from {{ ref('stg_shop__orders') }}
 ),
 
+newest_cutoff as (
+    select
+        cast(date_trunc('month', scoring_date.as_of - to_days({{ var('horizon_days') }})) as date) as as_of
+    from scoring_date
+),
+
 training_cutoffs as (
     select
-        cast(
-            scoring_date.as_of
-            - to_days(cast({{ var('horizon_days') }} + i * {{ var('cutoff_step_days') }} as integer))
-            as date
-        ) as as_of,
+        cast(newest_cutoff.as_of - to_months(cast(i as integer)) as date) as as_of,
         i
-    from scoring_date, range(0, {{ var('training_cutoffs') or var('max_training_cutoffs') }}) as cutoffs(i)
+    from newest_cutoff, range(0, {{ var('training_cutoffs') or var('max_training_cutoffs') }}) as cutoffs(i)
 )
 
 select
