@@ -44,14 +44,18 @@ def reap_orphans(keep: set[int]) -> None:
                 os.waitpid(pid, os.WNOHANG)
 
 
-def end_descendants(grace_seconds: float) -> None:
+def end_descendants(grace_seconds: float, groups: list[int]) -> None:
     """SIGTERM to every descendant, SIGKILL to those still there after `grace_seconds`, and
-    return once none is left (each reaped, so no zombie stays behind)."""
+    return once none is left (each reaped, so no zombie stays behind). The process `groups`
+    are signalled as well: where there is no /proc to find descendants in (not Linux), they
+    are what can still be stopped."""
     deadline, signum = time.monotonic() + grace_seconds, signal.SIGTERM
     signalled: set[int] = set()
+    _signal_groups(groups, signum)
     while left := descendants(os.getpid()):
         if signum == signal.SIGTERM and time.monotonic() >= deadline:
             signum, signalled = signal.SIGKILL, set()
+            _signal_groups(groups, signum)
         for pid in left - signalled:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -59,6 +63,12 @@ def end_descendants(grace_seconds: float) -> None:
         _reap_all()
         time.sleep(0.2)
     _reap_all()
+
+
+def _signal_groups(groups: list[int], signum: int) -> None:
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signum)
 
 
 def _table() -> list[tuple[int, int, str]]:

@@ -72,7 +72,7 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
             print("stopping the UIs ...", flush=True)
             return 0
         finally:
-            processes.end_descendants(STOP_SECONDS)
+            processes.end_descendants(STOP_SECONDS, [server.pid for server in servers.values()])
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -17,7 +17,7 @@ subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"])
 time.sleep(0.5)
 before = processes.descendants(os.getpid())
 started = time.monotonic()
-processes.end_descendants(grace_seconds=1)
+processes.end_descendants(grace_seconds=1, groups=[])
 took = time.monotonic() - started
 after = processes.descendants(os.getpid())
 zombies = [pid for pid, parent, state in processes._table() if parent == os.getpid() and state == "Z"]
