@@ -142,7 +142,9 @@ def clv_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
 
     The models are fitted separately for each as-of date on that date's rows alone, which
     describe only what happened before it: a feature as of T never sees data from T on, and
-    training rows never see their labels.
+    training rows never see their labels. They are fitted on the rows in customer order: the
+    warehouse returns rows in no fixed order, and the optimiser's sums (and the sample of a
+    large shop) must not depend on it, or a rerun would score some customers differently.
     """
     out = pd.DataFrame(np.nan, index=frame.index, columns=list(CLV_FEATURES))
     for _, rows in frame.groupby("as_of", sort=True):
@@ -150,10 +152,11 @@ def clv_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         summary = rfm_inputs(buyers)
         if len(buyers) < MIN_BUYERS or (summary["frequency"] > 0).sum() < MIN_BUYERS:
             continue  # too little history at this date to fit anything
-        beta_geo = BetaGeo.fit(summary)
+        fitted_on = rfm_inputs(buyers.sort_values("customer_id", kind="stable"))
+        beta_geo = BetaGeo.fit(fitted_on)
         out.loc[buyers.index, "bgnbd_p_alive"] = beta_geo.probability_alive(summary)
         out.loc[buyers.index, "bgnbd_expected_orders"] = beta_geo.expected_purchases(summary, horizon_days)
-        out.loc[buyers.index, "gg_expected_order_value"] = GammaGamma.fit(summary).expected_order_value(summary)
+        out.loc[buyers.index, "gg_expected_order_value"] = GammaGamma.fit(fitted_on).expected_order_value(summary)
     return out
 
 

@@ -132,7 +132,8 @@ def test_labels_come_from_the_horizon_after_each_cutoff(home, tiny_shop):
     assert row["future_orders"] == len(window)
     assert row["future_spend"] == pytest.approx(window["amount"].sum())
     assert (examples["churned"] == (examples["future_orders"] == 0)).all()
-    assert sorted(examples["as_of"].astype(str).unique())[-3:] == ["2025-05-04", "2025-06-03", "2025-07-03"]
+    # The firsts of the months up to as_of - 90 days (2025-07-03).
+    assert sorted(examples["as_of"].astype(str).unique())[-3:] == ["2025-05-01", "2025-06-01", "2025-07-01"]
 
 
 def corrupt(source, target):
