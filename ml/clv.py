@@ -148,15 +148,14 @@ def clv_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """
     out = pd.DataFrame(np.nan, index=frame.index, columns=list(CLV_FEATURES))
     for _, rows in frame.groupby("as_of", sort=True):
-        buyers = rows[rows["frequency"].to_numpy("float64") > 0]
+        buyers = rows[rows["frequency"].to_numpy("float64") > 0].sort_values("customer_id", kind="stable")
         summary = rfm_inputs(buyers)
         if len(buyers) < MIN_BUYERS or (summary["frequency"] > 0).sum() < MIN_BUYERS:
             continue  # too little history at this date to fit anything
-        fitted_on = rfm_inputs(buyers.sort_values("customer_id", kind="stable"))
-        beta_geo = BetaGeo.fit(fitted_on)
+        beta_geo = BetaGeo.fit(summary)
         out.loc[buyers.index, "bgnbd_p_alive"] = beta_geo.probability_alive(summary)
         out.loc[buyers.index, "bgnbd_expected_orders"] = beta_geo.expected_purchases(summary, horizon_days)
-        out.loc[buyers.index, "gg_expected_order_value"] = GammaGamma.fit(fitted_on).expected_order_value(summary)
+        out.loc[buyers.index, "gg_expected_order_value"] = GammaGamma.fit(summary).expected_order_value(summary)
     return out
 
 
