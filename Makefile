@@ -31,6 +31,7 @@ test: $(VENV)/.installed
 # Airflow run and no training.
 check: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -m "not e2e and not slow"
 
 # The DAGs start unpaused: the scheduler runs the latest day and week at once. After `make demo`

@@ -20,9 +20,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from ml import settings as settings_module
-from ml import tracking, warehouse
-from ml.clv import with_clv_features
-from ml.features import model_input
+from ml.data import warehouse
+from ml.models.clv import with_clv_features
+from ml.models.features import model_input
+from ml.training import tracking
 
 FAMILIES = ("transformer", "lightgbm", "bg_nbd", "blend")
 

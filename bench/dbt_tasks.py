@@ -7,7 +7,7 @@ intermediate models live in (it vanishes with each process), so that side runs o
 the project whose `scratch` is a file. Three builds of `+customer_features`, each from an
 empty warehouse with a warm parse cache, and the feature bench's hand-written query:
 
-* `one build, scratch in memory`: `transform.build`, what clm runs;
+* `one build, scratch in memory`: `dbt_runner.build`, what clm runs;
 * `one build, scratch on disk`: the same, with the intermediate models written to a file;
 * `one process per model`: `dbt build --select <node>` for each node, parents first, on disk.
 
@@ -28,16 +28,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features import AS_OF, CUTOFFS, SELECTOR, build_command, hand_command, measure, warm_parse_cache, write_shop  # noqa: E402
 
-from ml import dbt_graph  # noqa: E402
+from ml.data import dbt_graph  # noqa: E402
 from ml.settings import PROJECT_DIR  # noqa: E402
 
 PER_NODE = """
 import sys
 from datetime import date
-from ml import settings, transform
+from ml import settings
+from ml.data import dbt_runner
 s = settings.load()
 for node in sys.argv[1:]:
-    done = transform.run_dbt(["build", "--select", node, "--exclude-resource-type", "unit_test", "--threads", "1",
+    done = dbt_runner.run_dbt(["build", "--select", node, "--exclude-resource-type", "unit_test", "--threads", "1",
                               "--indirect-selection", "buildable", "--full-refresh"], date.fromisoformat("{as_of}"), s)
     if done.returncode:
         raise SystemExit(node + " failed: " + done.stdout[-2000:])

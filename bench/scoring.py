@@ -4,7 +4,7 @@ A synthetic shop (2,000 customers) runs through the dbt feature build; its custo
 rows are repeated, with new customer ids, into a warehouse of N customers. Then, each in a
 fresh process so that its peak memory is its own:
 
-* `end to end`: what the pipeline's `score` step does (ml/scoring.py): read customer_features
+* `end to end`: what the pipeline's `score` step does (ml/actions/scoring.py): read customer_features
   from DuckDB in Arrow batches, add the clv features, render, tokenise, infer, explain (churn
   reasons from LightGBM), write Parquet chunk by chunk and load it into the warehouse;
 * `bare forward`: the same transformer on the same rows, tokenised, sorted by length, padded
@@ -37,13 +37,16 @@ import torch
 from shop import AS_OF, build_shop
 from transformers import AutoTokenizer
 
-from ml import pipeline, predictor, scoring, warehouse
-from ml.baselines import BlendModel, ClvModel, GbmModel
-from ml.batching import autocast, collate, length_buckets, uses_bf16
-from ml.features import model_input, numeric_matrix
-from ml.model import CustomerModel, pick_device
-from ml.reasons import Explainer
-from ml.train import TrainConfig
+from ml.actions import scoring
+from ml.actions.reasons import Explainer
+from ml.data import warehouse
+from ml.models import predictor
+from ml.models.baselines import BlendModel, ClvModel, GbmModel
+from ml.models.batching import autocast, collate, length_buckets, uses_bf16
+from ml.models.features import model_input, numeric_matrix
+from ml.models.networks import CustomerModel, pick_device
+from ml.run import steps
+from ml.training.transformer import TrainConfig
 
 SHOP_CUSTOMERS = 2_000
 BARE_ROWS = 100_000
@@ -65,7 +68,7 @@ def make_warehouse(source: Path, customers: int, out: Path) -> None:
 
 def save_models(settings, folder: Path) -> dict[str, Path]:
     """Every family saved as the registry would hand it to the score step; the folders."""
-    examples = pipeline.training_examples(settings)
+    examples = steps.training_examples(settings)
     train = examples[examples["as_of"] < examples["as_of"].max()]
     gbm, clv = GbmModel.fit(train), ClvModel.fit(train)
     folders = {family: model.save(folder / family) for family, model in

@@ -6,10 +6,10 @@ import os
 from datetime import date
 from pathlib import Path
 
-from ml import pii, transform
 from ml import settings as settings_module
-from ml.generate import ShopConfig, generate_shop, write_shop
-from ml.ingest import ingest_folder
+from ml.data import dbt_runner, pii
+from ml.data.ingest import ingest_folder
+from ml.data.synthetic_shop import ShopConfig, generate_shop, write_shop
 
 AS_OF = date(2026, 1, 1)
 
@@ -20,5 +20,5 @@ def build_shop(customers: int, work: Path) -> settings_module.Settings:
     settings = settings_module.load()
     write_shop(generate_shop(ShopConfig(customers=customers, seed=1)), work / "shop")
     ingest_folder(work / "shop", settings.raw_dir, pii.key(settings.home))
-    transform.build(transform.FEATURE_SELECTOR, AS_OF, settings)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, AS_OF, settings)
     return settings

@@ -23,15 +23,16 @@ import torch
 from shop import build_shop
 from transformers import AutoTokenizer
 
-from ml import pipeline, predictor
-from ml.batching import autocast, collate, length_buckets
-from ml.features import numeric_matrix
-from ml.model import pick_device
-from ml.train import Batches, TrainConfig, build_model, make_optimizer, multitask_loss, train_epoch
+from ml.models import predictor
+from ml.models.batching import autocast, collate, length_buckets
+from ml.models.features import numeric_matrix
+from ml.models.networks import pick_device
+from ml.run import steps
+from ml.training.transformer import Batches, TrainConfig, build_model, make_optimizer, multitask_loss, train_epoch
 
 
 def training_examples(customers: int, work: Path) -> pd.DataFrame:
-    return pipeline.training_examples(build_shop(customers, work))
+    return steps.training_examples(build_shop(customers, work))
 
 
 def main() -> None:

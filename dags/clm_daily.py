@@ -37,7 +37,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, chain, dag, task
 
-from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, dbt_model_tasks, step_task
+from ml.run.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, dbt_model_tasks, step_task
 
 
 @dag(
@@ -48,12 +48,12 @@ from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, dbt_model_t
 def clm_daily():
     @task.short_circuit(task_id="training_examples_changed", execution_timeout=timedelta(minutes=10))
     def training_examples_changed() -> bool:
-        from ml import pipeline
-        from ml.orchestration import hold_home, scoring_date
+        from ml.run import steps
+        from ml.run.orchestration import hold_home, scoring_date
         from ml.settings import load
 
         hold_home()
-        return pipeline.training_examples_changed(scoring_date(), load())
+        return steps.training_examples_changed(scoring_date(), load())
 
     @task(task_id="announce_training_examples", outlets=[Asset(TRAINING_EXAMPLES_ASSET)],
           execution_timeout=timedelta(minutes=1))
@@ -61,7 +61,7 @@ def clm_daily():
         """Emits the Asset event on success; short-circuited when nothing changed."""
 
     # Everything but the step order is in the warehouse or the registry: chain() orders them.
-    # After each dbt stage, its models as tasks (ml/orchestration.py dbt_model_tasks); the next
+    # After each dbt stage, its models as tasks (ml/run/orchestration.py dbt_model_tasks); the next
     # step waits for the stage itself too, which fails when anything in its build did.
     steps = {name: step_task(name)() for name in ("check_raw", "validate_raw", "score_reviews", "build_features",
                                                   "check_quarantine", "validate_features", "score", "recommend",

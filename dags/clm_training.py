@@ -28,7 +28,7 @@ from airflow.sdk import Asset, chain, dag
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from ml.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, step_task
+from ml.run.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, step_task
 
 
 @dag(

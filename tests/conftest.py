@@ -15,9 +15,9 @@ import pytest
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="clm-test-airflow-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
-from ml.generate import ShopConfig, generate_shop, write_shop  # noqa: E402
+from ml.data.synthetic_shop import ShopConfig, generate_shop, write_shop  # noqa: E402
 
-# Pseudonymises the test shops' emails (ml/pii.py); a real shop's key is generated per CLM_HOME.
+# Pseudonymises the test shops' emails (ml/data/pii.py); a real shop's key is generated per CLM_HOME.
 PII_KEY = b"clm-test-key"
 TINY = ShopConfig(customers=250, seed=7, start="2024-01-01", end="2025-12-31", products_per_category=5)
 # Small enough for 2 CPU cores, large enough to learn something. One epoch bounds training, not

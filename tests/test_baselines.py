@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.baselines import BlendModel, ClvModel, GbmModel
-from ml.features import NUMERIC_FEATURES
+from ml.models.baselines import BlendModel, ClvModel, GbmModel
+from ml.models.features import NUMERIC_FEATURES
 
 
 def examples(rows: int = 800, seed: int = 0) -> pd.DataFrame:

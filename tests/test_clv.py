@@ -1,4 +1,4 @@
-"""The probabilistic CLV baselines (ml/clv.py) on the data they were published on."""
+"""The probabilistic CLV baselines (ml/models/clv.py) on the data they were published on."""
 
 import importlib.util
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.clv import BetaGeo, GammaGamma, clv_features
+from ml.models.clv import BetaGeo, GammaGamma, clv_features
 
 LIFETIMES_DATA = Path(importlib.util.find_spec("lifetimes").submodule_search_locations[0]) / "datasets"
 

@@ -1,7 +1,7 @@
 from airflow.dag_processing.dagbag import DagBag
 
-from ml import dbt_graph, transform
-from ml.orchestration import TRAINING_EXAMPLES_ASSET
+from ml.data import dbt_graph, dbt_runner
+from ml.run.orchestration import TRAINING_EXAMPLES_ASSET
 from ml.settings import PROJECT_DIR
 
 DAILY_CHAIN = ["check_raw", "validate_raw", "score_reviews", "build_features", "check_quarantine", "validate_features",
@@ -51,8 +51,8 @@ def test_each_dbt_model_of_the_daily_run_is_a_task_wired_as_its_refs():
     daily = dags()["clm_daily"]
     nodes = dbt_graph.project_nodes(PROJECT_DIR / "dbt_project")
     for stage, group, selector, following in (
-            ("build_features", "features", transform.FEATURE_SELECTOR, "check_quarantine"),
-            ("build_marts", "marts", transform.MARTS_SELECTOR, "validate_marts")):
+            ("build_features", "features", dbt_runner.FEATURE_SELECTOR, "check_quarantine"),
+            ("build_marts", "marts", dbt_runner.MARTS_SELECTOR, "validate_marts")):
         selected = dbt_graph.select(nodes, selector)
         tasks = {t.task_id.split(".", 1)[1]: t for t in daily.tasks if t.task_id.startswith(f"{group}.")}
         assert set(tasks) == set(selected)

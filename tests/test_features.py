@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ml.features import NUMERIC_FEATURES, model_input, numeric_matrix, render_text, sentiment_labels
+from ml.models.features import NUMERIC_FEATURES, model_input, numeric_matrix, render_text, sentiment_labels
 
 
 def customers() -> pd.DataFrame:
@@ -60,8 +60,8 @@ def test_model_input_types_every_column_as_the_signature_says():
 
 
 def test_a_model_reads_the_features_it_was_trained_on():
-    from ml.features import NUMERIC_FEATURES_V1
-    from ml.predictor import Preprocess
+    from ml.models.features import NUMERIC_FEATURES_V1
+    from ml.models.predictor import Preprocess
 
     frame = customers().assign(bgnbd_p_alive=0.5, bgnbd_expected_orders=1.0, gg_expected_order_value=30.0)
     legacy = Preprocess([0.0] * 2 * len(NUMERIC_FEATURES_V1), [1.0] * 2 * len(NUMERIC_FEATURES_V1), 64, 128, 1.0, [1, 2])

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from ml import settings as settings_module
-from ml import transform
-from ml.contract import ContractError
-from ml.ingest import default_as_of, ingest_folder
+from ml.data import dbt_runner
+from ml.data.contract import ContractError
+from ml.data.ingest import default_as_of, ingest_folder
 from tests.conftest import PII_KEY
 
 ORDERS = pd.DataFrame({"order_id": ["1", "2", "3"], "customer_id": ["a", "b", "a"],
@@ -99,7 +99,7 @@ def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_
 
     as_of = default_as_of(settings.raw_dir)
     assert as_of == pd.Timestamp(orders["ordered_at"].max()).date() + pd.Timedelta(days=1).to_pytimedelta()
-    transform.build(transform.FEATURE_SELECTOR, date.fromisoformat(str(as_of)), settings)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, date.fromisoformat(str(as_of)), settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         quarantined = dict(con.execute("select rule, count(*) from build.quarantine_orders group by 1").fetchall())
         orders_counted = con.execute("select sum(frequency) from build.customer_features").fetchone()[0]

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from ml.generate import LEAVING, OPENINGS, ShopConfig, generate_shop
+from ml.data.synthetic_shop import LEAVING, OPENINGS, ShopConfig, generate_shop
 from tests.conftest import TINY
 
 

@@ -2,8 +2,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml.contract import ContractError
-from ml.ingest import ingest_folder, raw_row_counts
+from ml.data.contract import ContractError
+from ml.data.ingest import ingest_folder, raw_row_counts
 from tests.conftest import PII_KEY
 
 

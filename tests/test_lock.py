@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml.lock import Busy, hold_for_run, lease_holder, pipeline_lock, release_run
+from ml.run.lock import Busy, hold_for_run, lease_holder, pipeline_lock, release_run
 from tests.conftest import clm
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml import metrics as m
+from ml.training import metrics as m
 
 
 def test_churn_metrics_of_a_perfect_and_a_useless_ranking():

@@ -60,7 +60,7 @@ def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipelin
     assert "train_samples_per_second" in client.get_run(versions["transformer"].tags["run_id"]).data.metrics
 
     # The gate's rule, applied to the tags: the champion is the best candidate of the first run.
-    from ml.registry import best
+    from ml.training.registry import best
     metrics = {f: {"roc_auc": float(v.tags["holdout_roc_auc"]),
                    "orders_poisson_deviance": float(v.tags["holdout_orders_poisson_deviance"])}
                for f, v in versions.items()}
@@ -317,8 +317,8 @@ print(json.dumps({"rows": len(scores), "columns": list(scores.columns), "ml_from
 
 
 def test_the_champion_loads_and_scores_where_clm_is_not_installed(pipeline_home, tmp_path):
-    from ml.clv import with_clv_features
-    from ml.features import model_input
+    from ml.models.clv import with_clv_features
+    from ml.models.features import model_input
     from ml.settings import PROJECT_DIR
 
     rows = tmp_path / "rows.parquet"

@@ -10,7 +10,7 @@ import sys
 # (as an Airflow task process can outlive its scheduler), and one that ignores SIGTERM.
 SCRIPT = """
 import os, subprocess, time
-from ml import processes
+from ml.run import processes
 processes.adopt_orphans()
 orphan = int(subprocess.run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True).stdout)
 subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"])

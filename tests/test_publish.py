@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from ml import settings as settings_module
-from ml import transform, warehouse
-from ml.ingest import ingest_folder
-from ml.recommend import Recommender
+from ml.actions.recommendations import Recommender
+from ml.data import dbt_runner, warehouse
+from ml.data.ingest import ingest_folder
 from tests.conftest import PII_KEY
 
 AS_OF = date(2025, 10, 1)
@@ -30,7 +30,7 @@ def home(tmp_path, monkeypatch, tiny_shop):
     monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
     settings = settings_module.load()
     ingest_folder(tiny_shop, settings.raw_dir, PII_KEY)
-    transform.build(transform.FEATURE_SELECTOR, AS_OF, settings)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, AS_OF, settings)
     return settings
 
 
@@ -50,8 +50,8 @@ def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
 
 
 def run_marts_and_publish(settings) -> dict[str, int]:
-    transform.build(transform.MARTS_SELECTOR, AS_OF, settings)
-    return warehouse.publish(settings.warehouse, settings.analytics_db, AS_OF, transform.published_models(settings))
+    dbt_runner.build(dbt_runner.MARTS_SELECTOR, AS_OF, settings)
+    return warehouse.publish(settings.warehouse, settings.analytics_db, AS_OF, dbt_runner.published_models(settings))
 
 
 def analytics(settings, sql: str) -> pd.DataFrame:
@@ -80,7 +80,7 @@ def test_an_old_warehouse_keeps_its_history_and_gains_a_new_score_column(home):
     # Scored before clm had model families: every model then was a transformer.
     assert (scores.loc[scores["as_of"].dt.date == EARLIER, "model_family"] == "transformer").all()
     assert (scores.loc[scores["as_of"].dt.date == AS_OF, "risk_band"] == "medium").all()
-    published = set(transform.published_models(home))
+    published = set(dbt_runner.published_models(home))
     assert {"customer_features", "customer_scores", "customer_segments", "quarantine_orders"} <= published
     tables = set(analytics(home, "select table_name from duckdb_tables()")["table_name"])
     assert published == tables
@@ -99,7 +99,7 @@ def test_scores_of_another_date_are_refused_and_an_unscored_date_is_not_publishe
     with pytest.raises(ValueError, match="not the run's date 2025-10-02"):
         stage(home, date(2025, 10, 2))
     stage(home, AS_OF)
-    transform.build(transform.MARTS_SELECTOR, AS_OF, home)
+    dbt_runner.build(dbt_runner.MARTS_SELECTOR, AS_OF, home)
     with pytest.raises(ValueError, match="no rows for the run's date 2025-10-02; nothing was published"):
-        warehouse.publish(home.warehouse, home.analytics_db, date(2025, 10, 2), transform.published_models(home))
+        warehouse.publish(home.warehouse, home.analytics_db, date(2025, 10, 2), dbt_runner.published_models(home))
     assert not home.analytics_db.exists()

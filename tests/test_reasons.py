@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.baselines import GbmModel
-from ml.features import NUMERIC_FEATURES, numeric_matrix
-from ml.reasons import Explainer, PathAttribution, sentence
+from ml.actions.reasons import Explainer, PathAttribution, sentence
+from ml.models.baselines import GbmModel
+from ml.models.features import NUMERIC_FEATURES, numeric_matrix
 
 
 def shop(rows: int = 3000, seed: int = 1) -> pd.DataFrame:

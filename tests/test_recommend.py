@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.generate import ShopConfig, generate_shop
-from ml.recommend import K, Recommender, evaluate, ranking_metrics
+from ml.actions.recommendations import K, Recommender, evaluate, ranking_metrics
+from ml.data.synthetic_shop import ShopConfig, generate_shop
 
 AS_OF = pd.Timestamp("2026-01-01")
 

@@ -1,6 +1,6 @@
 """The champion gate: sanity checks and the rule that picks the best candidate."""
 
-from ml.registry import MAX_CALIBRATION_ERROR, beats, best, calibration_bound, sanity_problem
+from ml.training.registry import MAX_CALIBRATION_ERROR, beats, best, calibration_bound, sanity_problem
 
 GOOD = {"roc_auc": 0.8, "brier": 0.1, "ece": 0.2, "mean_probability": 0.5, "spend_spearman": 0.3,
         "orders_poisson_deviance": 1.0}

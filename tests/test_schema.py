@@ -9,12 +9,12 @@ from datetime import date
 import pytest
 import yaml
 
-from ml import dbt_graph, transform
 from ml import settings as settings_module
-from ml.clv import CLV_FEATURES
-from ml.features import INPUT_COLUMNS, LABEL_COLUMNS, LOG_CLV_FEATURES, NOT_MODEL_INPUTS, PLAIN_CLV_FEATURES
+from ml.data import dbt_graph, dbt_runner
+from ml.models.clv import CLV_FEATURES
+from ml.models.features import INPUT_COLUMNS, LABEL_COLUMNS, LOG_CLV_FEATURES, NOT_MODEL_INPUTS, PLAIN_CLV_FEATURES
+from ml.models.tiers import VALUE_TIERS
 from ml.settings import PROJECT_DIR
-from ml.tiers import VALUE_TIERS
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def dbt_unit_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLM_HOME", str(home))
         settings = settings_module.load()
-    completed = transform.run_dbt(["test", "--select", "test_type:unit"], date(2026, 1, 1), settings)
-    target = transform.target_path(settings)
+    completed = dbt_runner.run_dbt(["test", "--select", "test_type:unit"], date(2026, 1, 1), settings)
+    target = dbt_runner.target_path(settings)
     return completed, json.loads((target / "manifest.json").read_text()), json.loads((target / "run_results.json").read_text())
 
 
@@ -37,7 +37,7 @@ def columns(manifest: dict, model: str) -> list[str]:
 def test_the_models_inputs_are_the_feature_columns_dbt_documents(dbt_unit_run):
     _, manifest, _ = dbt_unit_run
     features = columns(manifest, "customer_features")
-    # Every input is a documented customer_features column, or a clv feature computed in ml/clv.py.
+    # Every input is a documented customer_features column, or a clv feature computed in ml/models/clv.py.
     assert sorted(LOG_CLV_FEATURES + PLAIN_CLV_FEATURES) == sorted(CLV_FEATURES)
     assert sorted((set(INPUT_COLUMNS) - set(CLV_FEATURES)) | set(NOT_MODEL_INPUTS)) == sorted(features)
     assert columns(manifest, "training_examples") == features + list(LABEL_COLUMNS)
@@ -79,8 +79,8 @@ def test_the_dags_model_tasks_are_the_nodes_and_refs_dbt_sees(dbt_unit_run, tmp_
     # Each stage's tasks are the nodes its selector makes dbt build.
     monkeypatch.setenv("CLM_HOME", str(tmp_path))
     settings = settings_module.load()
-    for selector in (transform.FEATURE_SELECTOR, transform.MARTS_SELECTOR):
-        listed = transform.run_dbt(["ls", "--quiet", "--resource-type", "model", "--resource-type", "seed",
+    for selector in (dbt_runner.FEATURE_SELECTOR, dbt_runner.MARTS_SELECTOR):
+        listed = dbt_runner.run_dbt(["ls", "--quiet", "--resource-type", "model", "--resource-type", "seed",
                                     "--output", "name", "--select", *selector.split()], date(2026, 1, 1), settings)
         assert listed.returncode == 0, listed.stdout[-2000:]
         assert set(dbt_graph.select(ours, selector)) == set(listed.stdout.split())

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ml import scoring
-from ml.clv import with_clv_features
-from ml.features import model_input
-from ml.reasons import Explainer
-from ml.warehouse import read_frame
+from ml.actions import scoring
+from ml.actions.reasons import Explainer
+from ml.data.warehouse import read_frame
+from ml.models.clv import with_clv_features
+from ml.models.features import model_input
 
 pytestmark = pytest.mark.e2e
 MODEL = "clm-customer-model"

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import sentiment, warehouse
-from ml.generate import LEAVING, OPENINGS
-from ml.train import TrainConfig
+from ml.actions import review_sentiment
+from ml.data import warehouse
+from ml.data.synthetic_shop import LEAVING, OPENINGS
+from ml.training import review_classifier
+from ml.training.registry import champion_version
+from ml.training.transformer import TrainConfig
 from tests.conftest import TINY_TRAINING
 
 AS_OF = date(2026, 1, 1)
@@ -39,15 +42,15 @@ def build_schema(tmp_path):
 @pytest.mark.slow
 def test_classifier_learns_the_stars_scores_each_text_once_and_a_worse_one_stays_out(tiny_shop, registry, build_schema):
     reviews = warehouse.raw_reviews(tiny_shop, AS_OF)
-    assert len(reviews) > sentiment.MIN_REVIEWS and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
-    trained = sentiment.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    assert len(reviews) > review_classifier.MIN_REVIEWS and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
+    trained = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
     assert trained["trained"] and trained["champion"] and trained["macro_f1"] > 0.7
 
-    first = sentiment.score(reviews["review_text"], build_schema, registry)
+    first = review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))
     assert first == {"model_version": "1", "scored": reviews["review_text"].nunique(),
                      "texts": reviews["review_text"].nunique()}
-    assert sentiment.score(reviews["review_text"], build_schema, registry)["scored"] == 0
-    staged = build_schema.execute(f"select * from {sentiment.STAGED}").df()
+    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["scored"] == 0
+    staged = build_schema.execute(f"select * from {review_sentiment.STAGED}").df()
     probabilities = staged[["negative", "neutral", "positive"]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert staged["sentiment_score"].between(-1, 1).all()
@@ -61,17 +64,17 @@ def test_classifier_learns_the_stars_scores_each_text_once_and_a_worse_one_stays
     assert said["sentiment_label"].tolist() == ["negative"]
 
     # A classifier that never took a step is registered, but the champion stays.
-    untrained = sentiment.train(reviews, CUTOFF, TrainConfig(**{**TINY_TRAINING, "sentiment_train_minutes": 0}),
+    untrained = review_classifier.train(reviews, CUTOFF, TrainConfig(**{**TINY_TRAINING, "sentiment_train_minutes": 0}),
                                 "sentiment-test", registry)
     assert untrained["version"] == "2" and not untrained["champion"] and "below the champion" in untrained["reason"]
-    assert sentiment.score(reviews["review_text"], build_schema, registry)["model_version"] == "1"
+    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] == "1"
 
 
 def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_schema):
-    reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(sentiment.MIN_REVIEWS - 1)
-    skipped = sentiment.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(review_classifier.MIN_REVIEWS - 1)
+    skipped = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
     assert not skipped["trained"] and "lexicon" in skipped["reason"]
-    build_schema.execute(f"create table {sentiment.STAGED} ({sentiment.STAGED_COLUMNS})")
-    build_schema.execute(f"insert into {sentiment.STAGED} (review_text, model_version) values ('stale', 7)")
-    assert sentiment.score(reviews["review_text"], build_schema, registry)["model_version"] is None
-    assert build_schema.execute(f"select count(*) from {sentiment.STAGED}").fetchone()[0] == 0
+    build_schema.execute(f"create table {review_sentiment.STAGED} ({review_sentiment.STAGED_COLUMNS})")
+    build_schema.execute(f"insert into {review_sentiment.STAGED} (review_text, model_version) values ('stale', 7)")
+    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] is None
+    assert build_schema.execute(f"select count(*) from {review_sentiment.STAGED}").fetchone()[0] == 0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ml.clv import with_clv_features
-from ml.features import model_input
-from ml.train import TrainConfig, build_model, train
+from ml.models.clv import with_clv_features
+from ml.models.features import model_input
+from ml.training.transformer import TrainConfig, build_model, train
 
 pytestmark = pytest.mark.e2e
 

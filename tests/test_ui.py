@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ml.processes import descendants
+from ml.run.processes import descendants
 from tests.conftest import clm, clm_env
 
 pytestmark = pytest.mark.e2e

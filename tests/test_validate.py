@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ml.data.validate import ValidationFailed, data_docs_index, validate_tables
 from ml.settings import PROJECT_DIR
-from ml.validate import ValidationFailed, data_docs_index, validate_tables
 
 SUITES = PROJECT_DIR / "expectations"
 DRIFT = {"churn_mean_low": 0.05, "churn_mean_high": 0.55}

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import pipeline, transform
 from ml import settings as settings_module
-from ml.ingest import default_as_of, ingest_cdnow, ingest_folder
+from ml.data import dbt_runner
+from ml.data.ingest import default_as_of, ingest_cdnow, ingest_folder
+from ml.run import steps
 from tests.conftest import PII_KEY
 
 AS_OF = date(2025, 10, 1)
@@ -33,7 +34,7 @@ def home(tmp_path, monkeypatch):
 
 def build(settings, source, as_of=AS_OF):
     ingest_folder(source, settings.raw_dir, PII_KEY)
-    transform.build(transform.FEATURE_SELECTOR, as_of, settings)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, as_of, settings)
 
 
 def table(settings, name: str, order: str = "customer_id, as_of") -> pd.DataFrame:
@@ -78,7 +79,7 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
     a direct recount from the landed rows (none quarantined), date by date, must give the same numbers."""
     build(home, tiny_shop)
     features = pd.concat([table(home, "customer_features"), table(home, "training_examples")])
-    assert not any(pipeline.check_quarantine(AS_OF, home).values())
+    assert not any(steps.check_quarantine(AS_OF, home).values())
     events, orders = (pd.read_parquet(home.raw_dir / f"{name}.parquet") for name in ("events", "orders"))
     orders["customer_id"] = orders["customer_id"].astype(str)
     events["day"] = events["occurred_at"].dt.normalize()
@@ -184,7 +185,7 @@ def test_bad_rows_are_quarantined_with_their_rule_and_never_reach_features(home,
     assert "424242" not in set(features["customer_id"])
     merged = features.merge(clean, on="customer_id", suffixes=("", "_clean"))
     assert (merged["frequency"] == merged["frequency_clean"]).all()
-    assert counts_by_rule(pipeline.check_quarantine(AS_OF, home))["orders"] == 7
+    assert counts_by_rule(steps.check_quarantine(AS_OF, home))["orders"] == 7
 
 
 def counts_by_rule(counts: dict) -> dict[str, int]:
@@ -197,7 +198,7 @@ def test_too_much_bad_input_fails_with_the_rules_named(home, tiny_shop, tmp_path
     strict = settings_module.load()
     build(strict, tmp_path / "bad")
     with pytest.raises(ValueError, match=r"orders: .* quarantined \(.*negative_amount 1 \(e.g. order_id=900001\).*build.quarantine_orders"):
-        pipeline.check_quarantine(AS_OF, strict)
+        steps.check_quarantine(AS_OF, strict)
 
 
 def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_shop, tmp_path):
@@ -213,7 +214,7 @@ def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_sho
     new_day = events.tail(300).assign(event_id=events["event_id"].max() + 1 + pd.RangeIndex(300),
                                       occurred_at=next_day + pd.Timedelta(hours=3))
     pd.concat([events, new_day]).to_parquet(home.raw_dir / "events.parquet", index=False)
-    transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, date(2026, 1, 3), home)
     incremental = table(home, "int_events_aggregated_daily", DAILY_KEY)
     assert pd.Timestamp(incremental["event_date"].max()) == next_day
     assert (incremental.loc[incremental["event_date"] == first_day, "product_views"] == -1).all()
@@ -221,7 +222,7 @@ def test_events_build_incrementally_and_a_rerun_day_stays_correct(home, tiny_sho
     # The same day re-sent with fewer events: the day is replaced whole, not added to.
     resent = pd.concat([events, new_day.head(100)])
     resent.to_parquet(home.raw_dir / "events.parquet", index=False)
-    transform.build(transform.FEATURE_SELECTOR, date(2026, 1, 3), home)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, date(2026, 1, 3), home)
     rerun = table(home, "int_events_aggregated_daily", DAILY_KEY)
 
     from_scratch = tmp_path / "from_scratch"
@@ -245,19 +246,19 @@ def test_an_upgraded_project_rebuilds_the_incremental_events_from_scratch(home, 
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute("create or replace table build.int_events_aggregated_daily as "
                     "select customer_id, event_date, count(*) as sessions from build.int_events_aggregated_daily group by all")
-    marker = transform.built_marker(home)
+    marker = dbt_runner.built_marker(home)
     snapshot, _ = marker.read_text().split()
     marker.write_text(f"{snapshot} fingerprint-of-an-older-project")
 
-    transform.build(transform.FEATURE_SELECTOR, AS_OF, home)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, AS_OF, home)
 
     pd.testing.assert_frame_equal(table(home, "int_events_aggregated_daily", DAILY_KEY), expected)
-    assert marker.read_text() == f"{snapshot} {transform.project_fingerprint(home.dbt_project_dir)}"
+    assert marker.read_text() == f"{snapshot} {dbt_runner.project_fingerprint(home.dbt_project_dir)}"
 
 
 def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
     ingest_cdnow(home.raw_dir, home.home / "sources", PII_KEY)
-    transform.build(transform.FEATURE_SELECTOR, date(1997, 10, 1), home)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, date(1997, 10, 1), home)
     features = table(home, "customer_features")
     assert len(features) == 23570 and features["customer_id"].is_unique
     assert features["frequency"].min() >= 1 and features["monetary"].ge(0).all() and features["monetary"].mean() > 50
@@ -300,7 +301,7 @@ def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
 
 
 def test_a_fingerprint_changes_with_any_value_but_not_with_the_last_bits_of_a_sum(tmp_path):
-    from ml.warehouse import fingerprint
+    from ml.data.warehouse import fingerprint
 
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as con:

@@ -1,6 +1,6 @@
 {{ config(materialized='view') }}
 -- Every review with the sentiment of its text. The review sentiment classifier's score (MiniLM
--- fine-tuned on the shop's star ratings, ml/sentiment.py) where the pipeline wrote one into
+-- fine-tuned on the shop's star ratings, ml/training/review_classifier.py) where the pipeline wrote one into
 -- review_sentiment_staged; else the lexicon's: the mean polarity of the words found in the seed
 -- sentiment_lexicon, a word's polarity flipped after "not", "no" or "never" (0 when no word of
 -- it is there). NULL when the review has no text. Both are kept, so they can be compared.

@@ -1,6 +1,6 @@
 -- What each customer bought before the scoring date, one row per customer and product: how
 -- often, how often in the last H days, first and last time. Kept orders only. The
--- recommendations learn from it (ml/recommend.py; the last H days are their time-split test).
+-- recommendations learn from it (ml/actions/recommendations.py; the last H days are their time-split test).
 {% set horizon = var('horizon_days') %}
 with scoring_date as (
     select as_of from {{ ref('int_as_of_dates') }} where purpose = 'scoring'

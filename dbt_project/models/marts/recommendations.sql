@@ -1,4 +1,4 @@
--- Top-K products per customer on the scoring date (ml/recommend.py, written by the recommend
+-- Top-K products per customer on the scoring date (ml/actions/recommendations.py, written by the recommend
 -- step): products they buy again (source repeat), products bought with theirs (co-purchase),
 -- popular ones for the rest and for customers without a purchase.
 select

@@ -1,4 +1,4 @@
--- Customers that keep every contract rule. PII was pseudonymised as it landed (ml/pii.py):
+-- Customers that keep every contract rule. PII was pseudonymised as it landed (ml/data/pii.py):
 -- the email is a keyed hash and names are gone, so nothing downstream can leak them.
 select
     customer_id,

@@ -1,0 +1,167 @@
+"""The baseline model families, candidates like the transformer: fitted on the same split,
+saved as a folder, scored through the same pyfunc with the same output columns.
+
+* `GbmModel`: LightGBM on the same numeric features as the transformer (a churn classifier,
+  Poisson regressors for orders and spend);
+* `ClvModel`: BG/NBD + Gamma-Gamma. The fits themselves are the clv features
+  (ml/models/clv.py, fitted at each as-of date on that date's history), so the model reads them from
+  its input; it only learns a Platt calibration of churn and what to expect of customers who
+  have not bought yet, whom BG/NBD does not describe;
+* `BlendModel`: the mean of the two. Their errors differ (LightGBM learns the shop's features,
+  BG/NBD the buy-till-you-die story), so their mean forecasts better than either on CDNOW.
+
+Both give each customer's `review_sentiment` as the sentiment of their latest review from the
+features (they have no text model).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.models import tiers
+from ml.models.features import NUMERIC_FEATURES, numeric_matrix
+
+OUTPUT_COLUMNS = ("churn_probability", "expected_orders", "expected_spend", "value_tier", "review_sentiment")
+LIGHTGBM_PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+                   "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1, "n_jobs": 2}
+
+
+def scores_frame(frame: pd.DataFrame, churn: np.ndarray, orders: np.ndarray, spend: np.ndarray,
+                 cuts: list[float]) -> pd.DataFrame:
+    """The output every family gives, in the order of OUTPUT_COLUMNS."""
+    return pd.DataFrame({
+        "churn_probability": np.clip(churn, 0.0, 1.0),
+        "expected_orders": np.maximum(orders, 0.0),
+        "expected_spend": np.maximum(spend, 0.0),
+        "value_tier": tiers.tier_names(cuts, np.maximum(spend, 0.0)),
+        "review_sentiment": frame["last_review_sentiment"].to_numpy("float64"),
+    })
+
+
+@dataclass
+class GbmModel:
+    churn: object
+    orders: object
+    spend: object
+    tier_cuts: list[float]
+    # The numeric features the boosters were trained on, in order.
+    features: list[str] = field(default_factory=lambda: list(NUMERIC_FEATURES))
+
+    family = "lightgbm"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, seed: int = 42) -> GbmModel:
+        import lightgbm as lgb
+
+        x = numeric_matrix(train)
+        params = {**LIGHTGBM_PARAMS, "random_state": seed}
+        return cls(
+            churn=lgb.LGBMClassifier(**params).fit(x, train["churned"].astype(int)).booster_,
+            orders=lgb.LGBMRegressor(objective="poisson", **params).fit(x, train["future_orders"]).booster_,
+            spend=lgb.LGBMRegressor(objective="poisson", **params).fit(x, train["future_spend"]).booster_,
+            tier_cuts=tiers.cut_points(train["future_spend"].to_numpy("float64")),
+        )
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        x = numeric_matrix(frame, self.features)
+        return scores_frame(frame, self.churn.predict(x), self.orders.predict(x), self.spend.predict(x), self.tier_cuts)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("churn", "orders", "spend"):
+            getattr(self, name).save_model(str(folder / f"{name}.txt"))
+        (folder / "schema.json").write_text(json.dumps({"tier_cuts": self.tier_cuts, "features": self.features}))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> GbmModel:
+        import lightgbm as lgb
+
+        boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in ("churn", "orders", "spend")}
+        return cls(**boosters, **json.loads((folder / "schema.json").read_text()))
+
+
+@dataclass
+class ClvModel:
+    # Platt scaling of log(expected orders) into P(no order in the horizon), fitted on buyers.
+    churn_slope: float
+    churn_intercept: float
+    # Customers who have not bought yet: what the training rows of such customers did.
+    new_churn_rate: float
+    new_orders: float
+    new_spend: float
+    tier_cuts: list[float]
+
+    family = "bg_nbd"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, seed: int = 42) -> ClvModel:
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = train["bgnbd_expected_orders"].notna().to_numpy()
+        buyers, newcomers = train[fitted], train[~fitted]
+        slope, intercept = 1.0, 0.0
+        if buyers["churned"].nunique() == 2:
+            platt = LogisticRegression(C=100.0).fit(log_orders(buyers), buyers["churned"].astype(int))
+            slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        rate = (lambda column: float(newcomers[column].astype(float).mean())) if len(newcomers) else (lambda column: 0.0)
+        return cls(slope, intercept, rate("churned"), rate("future_orders"), rate("future_spend"),
+                   tiers.cut_points(train["future_spend"].to_numpy("float64")))
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        fitted = frame["bgnbd_expected_orders"].notna().to_numpy()
+        orders = frame["bgnbd_expected_orders"].fillna(0.0).to_numpy("float64")
+        value = frame["gg_expected_order_value"].fillna(0.0).to_numpy("float64")
+        churn = 1.0 / (1.0 + np.exp(-(self.churn_slope * log_orders(frame)[:, 0] + self.churn_intercept)))
+        return scores_frame(frame,
+                            np.where(fitted, churn, self.new_churn_rate),
+                            np.where(fitted, orders, self.new_orders),
+                            np.where(fitted, orders * value, self.new_spend), self.tier_cuts)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "clv.json").write_text(json.dumps(asdict(self)))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ClvModel:
+        return cls(**json.loads((folder / "clv.json").read_text()))
+
+
+@dataclass
+class BlendModel:
+    """Equal weights: a weight fitted on one holdout would chase its noise."""
+
+    gbm: GbmModel
+    clv: ClvModel
+
+    family = "blend"
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, seed: int = 42) -> BlendModel:
+        return cls(GbmModel.fit(train, seed), ClvModel.fit(train, seed))
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        gbm, clv = self.gbm.predict(frame), self.clv.predict(frame)
+        mean = {column: (gbm[column].to_numpy() + clv[column].to_numpy()) / 2
+                for column in ("churn_probability", "expected_orders", "expected_spend")}
+        return scores_frame(frame, mean["churn_probability"], mean["expected_orders"], mean["expected_spend"],
+                            self.gbm.tier_cuts)
+
+    def save(self, folder: Path) -> Path:
+        self.gbm.save(folder / GbmModel.family)
+        self.clv.save(folder / ClvModel.family)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> BlendModel:
+        return cls(GbmModel.load(folder / GbmModel.family), ClvModel.load(folder / ClvModel.family))
+
+
+def log_orders(frame: pd.DataFrame) -> np.ndarray:
+    return np.log(frame["bgnbd_expected_orders"].fillna(0.0).to_numpy("float64") + 1e-6).reshape(-1, 1)

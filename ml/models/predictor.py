@@ -1,0 +1,180 @@
+"""Batched, length-bucketed inference with a trained customer model, and its on-disk format.
+
+A saved model is a folder: `encoder/` and `tokenizer/` in Hugging Face format, `heads.pt` for
+the layers on top, and `preprocess.json` for the numeric standardisation. Training writes it,
+MLflow carries it as the pyfunc's artifact, scoring loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from ml.models import tiers
+from ml.models.batching import autocast, collate, length_buckets, tokenize
+from ml.models.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, RENDERING, numeric_matrix
+from ml.models.networks import SENTIMENTS, CustomerModel, pick_device
+from ml.models.tiers import VALUE_TIERS
+
+
+@dataclass
+class Preprocess:
+    """What turns rows into model inputs and model outputs into scores, fitted on training data."""
+
+    numeric_mean: list[float]
+    numeric_std: list[float]
+    max_length: int
+    hidden: int
+    spend_scale: float
+    tier_thresholds: list[float]
+    # Platt scaling of the churn logit, fitted on the validation split: p = sigmoid(a * logit + b).
+    churn_calibration: tuple[float, float] = (1.0, 0.0)
+    # Fitted on the validation split too: totals of expected orders and spend match the actual.
+    orders_factor: float = 1.0
+    spend_factor: float = 1.0
+    # The numeric features the model was trained on, in order (None: saved before this was kept).
+    numeric_features: list[str] | None = None
+    # The text rendering it learnt (ml/features.render_text); 1 for models saved before it was kept.
+    rendering: int = 1
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.numeric_features or list(NUMERIC_FEATURES_V1)
+
+    @classmethod
+    def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> Preprocess:
+        std = numeric.std(axis=0)
+        thresholds = tiers.cut_points(future_spend)
+        return cls(numeric.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist(), max_length, hidden,
+                   float(max(future_spend.mean(), 1e-6)), thresholds, numeric_features=list(NUMERIC_FEATURES),
+                   rendering=RENDERING)
+
+    def standardise(self, numeric: np.ndarray) -> np.ndarray:
+        return ((numeric - np.asarray(self.numeric_mean)) / np.asarray(self.numeric_std)).astype("float32")
+
+    def tier_of(self, spend: np.ndarray) -> np.ndarray:
+        """Tier index (0 low, 1 medium, 2 high) of a next-H-day spend."""
+        return tiers.tier_index(self.tier_thresholds, spend)
+
+
+@dataclass
+class Prepared:
+    """A chunk of rows as the model takes them: token ids, standardised numbers, and which rows
+    have a review (the others get no review sentiment)."""
+
+    token_ids: list[list[int]]
+    numeric: np.ndarray
+    has_review: np.ndarray
+
+
+def prepare(tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, frame: pd.DataFrame) -> Prepared:
+    """Render and tokenise (the fast tokenizer, in one batch) and standardise: the CPU work of
+    scoring that does not need the model, so it can run beside inference."""
+    return Prepared(tokenize(tokenizer, frame, preprocess.max_length, preprocess.rendering),
+                    preprocess.standardise(numeric_matrix(frame, preprocess.feature_names)), has_review(frame))
+
+
+@torch.inference_mode()
+def raw_from_prepared(model: CustomerModel, prepared: Prepared, pad_id: int, device: torch.device, batch_size: int,
+                      bf16: bool | None = None) -> np.ndarray:
+    """Every head's raw output per prepared row, in its order: churn logit, log orders, log
+    spend, tier logits, sentiment logits. Batches are sorted by token length (little padding)."""
+    model.eval()
+    raw = np.empty((len(prepared.token_ids), 3 + len(VALUE_TIERS) + len(SENTIMENTS)), dtype="float32")
+    for rows in length_buckets([len(t) for t in prepared.token_ids], batch_size):
+        with autocast(device, bf16):
+            out = model(**collate(prepared.token_ids, rows, prepared.numeric, pad_id, device))
+        raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
+                               out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
+    return raw.astype("float64")
+
+
+def raw_outputs(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
+    return raw_from_prepared(model, prepare(tokenizer, preprocess, frame), tokenizer.pad_token_id, device, batch_size)
+
+
+def scores_of(preprocess: Preprocess, raw: np.ndarray, reviewed: np.ndarray) -> pd.DataFrame:
+    """Raw head outputs to scores: churn probability, expected orders and spend in the next H
+    days, value tier, and the sentiment of the latest review (NaN without one)."""
+    slope, intercept = preprocess.churn_calibration
+    return pd.DataFrame({
+        "churn_probability": 1.0 / (1.0 + np.exp(-(slope * raw[:, 0] + intercept))),
+        "expected_orders": np.exp(np.clip(raw[:, 1], -20, 20)) * preprocess.orders_factor,
+        "expected_spend": np.exp(np.clip(raw[:, 2], -20, 20)) * preprocess.spend_scale * preprocess.spend_factor,
+        "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:6].argmax(axis=1)],
+        "review_sentiment": np.where(reviewed, sentiment_score(raw[:, 6:9]), np.nan),
+    })
+
+
+def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+            frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
+    """Scores per row of `frame`, in its order (see scores_of)."""
+    return scores_of(preprocess, raw_outputs(model, tokenizer, preprocess, frame, device, batch_size), has_review(frame))
+
+
+def has_review(frame: pd.DataFrame) -> np.ndarray:
+    return frame["last_review_text"].notna().to_numpy()
+
+
+def sentiment_score(logits: np.ndarray) -> np.ndarray:
+    """P(positive) - P(negative), in [-1, 1]."""
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probability = exp / exp.sum(axis=1, keepdims=True)
+    return probability[:, 2] - probability[:, 0]
+
+
+def save(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(folder / "encoder")
+    tokenizer.save_pretrained(folder / "tokenizer")
+    torch.save(model.heads_state_dict(), folder / "heads.pt")
+    (folder / "preprocess.json").write_text(json.dumps(asdict(preprocess)))
+    return folder
+
+
+class Predictor:
+    """A saved customer model, ready to score DataFrames of customer_features rows."""
+
+    def __init__(self, folder: Path, device: torch.device | None = None, batch_size: int | None = None,
+                 bf16: bool | None = None):
+        self.device = device or pick_device()
+        self.batch_size = batch_size or (256 if self.device.type == "cuda" else 64)
+        # None: bf16 where the device runs it natively (ml/models/batching.py); False forces fp32.
+        self.bf16 = bf16
+        self.preprocess = Preprocess(**json.loads((folder / "preprocess.json").read_text()))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
+        n_numeric = len(self.preprocess.numeric_mean)
+        self.model = CustomerModel(str(folder / "encoder"), n_numeric, hidden=self.preprocess.hidden)
+        result = self.model.load_state_dict(torch.load(folder / "heads.pt", map_location="cpu"), strict=False)
+        if result.unexpected_keys or any(not k.startswith("encoder.") for k in result.missing_keys):
+            raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
+        self.model.to(self.device).eval()
+
+    @classmethod
+    def load(cls, folder: Path) -> Predictor:
+        return cls(folder)
+
+    @property
+    def overlaps_preparation(self) -> bool:
+        """Whether preparing the next chunk beside inference pays: on a GPU, or where the CPU has
+        a core that torch's threads leave free (on 2 cores it slows both)."""
+        return self.device.type == "cuda" or (os.cpu_count() or 1) > torch.get_num_threads()
+
+    def prepare(self, frame: pd.DataFrame) -> Prepared:
+        return prepare(self.tokenizer, self.preprocess, frame)
+
+    def predict_prepared(self, prepared: Prepared) -> pd.DataFrame:
+        raw = raw_from_prepared(self.model, prepared, self.tokenizer.pad_token_id, self.device, self.batch_size,
+                                self.bf16)
+        return scores_of(self.preprocess, raw, prepared.has_review)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.predict_prepared(self.prepare(frame))

@@ -1,0 +1,96 @@
+"""The model families behind MLflow's generic interface, and the one table that names them.
+
+A logged customer model is a folder (the pyfunc's `model_dir` artifact) whose `family` file
+says which class loads it. `FAMILIES` is the only place a family is named with its class and the
+packages it needs to predict; training logs with it, scoring loads with it. A new family is one
+line here and its class (with `fit`, `predict`, `save`, `load` and a `family` attribute).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from ml.models.features import NUMERIC_FEATURES, SENTIMENTS, TEXT_COLUMNS
+
+FAMILY_FILE = "family"
+_COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
+_TEXT = ("torch", "transformers", "tokenizers")
+
+
+@dataclass(frozen=True)
+class Family:
+    """Where a family's saved-model class lives (imported only when loaded: scoring LightGBM
+    needs no torch) and the packages, pinned at logging time, that it needs to predict."""
+
+    module: str
+    cls: str
+    packages: tuple[str, ...]
+
+    def loader(self):
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+FAMILIES = {
+    "transformer": Family("ml.models.predictor", "Predictor", _COMMON + _TEXT),
+    "lightgbm": Family("ml.models.baselines", "GbmModel", _COMMON + ("lightgbm",)),
+    "bg_nbd": Family("ml.models.baselines", "ClvModel", _COMMON),
+    "blend": Family("ml.models.baselines", "BlendModel", _COMMON + ("lightgbm",)),
+}
+# The review sentiment classifier is a model of its own registered name, not a customer model.
+REVIEW_CLASSIFIER = Family("ml.models.review_classifier", "Classifier", _COMMON + _TEXT)
+
+
+def load_predictor(folder: Path):
+    """The saved model of whichever family `folder` holds (its `family` file says which)."""
+    family = (folder / FAMILY_FILE).read_text().strip()
+    if family not in FAMILIES:
+        raise ValueError(f"{folder} holds a model of family {family!r}, which this version of clm cannot load.")
+    return FAMILIES[family].loader().load(folder)
+
+
+class CustomerModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Every model family behind MLflow's generic interface: a DataFrame of customer_features
+    rows (with the clv features) in; churn probability, expected orders and spend, value tier
+    and the latest review's sentiment out. Works with `mlflow.pyfunc.load_model` and Spark UDFs."""
+
+    def load_context(self, context) -> None:
+        self.predictor = load_predictor(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return self.predictor.predict(model_input)
+
+
+CUSTOMER_SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [ColSpec("string", "customer_id"), ColSpec("datetime", "as_of")]
+        + [ColSpec("double", name, required=False) for name in NUMERIC_FEATURES]
+        + [ColSpec("string", name, required=False) for name in TEXT_COLUMNS]
+    ),
+    outputs=Schema([ColSpec("double", "churn_probability"), ColSpec("double", "expected_orders"),
+                    ColSpec("double", "expected_spend"), ColSpec("string", "value_tier"),
+                    ColSpec("double", "review_sentiment", required=False)]),
+)
+
+
+class ReviewSentimentPyfunc(mlflow.pyfunc.PythonModel):
+    """The review classifier behind MLflow's generic interface: review_text in, sentiment out."""
+
+    def load_context(self, context) -> None:
+        self.classifier = REVIEW_CLASSIFIER.loader().load(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return self.classifier.predict(model_input["review_text"].astype(str).tolist())
+
+
+REVIEW_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "review_text")]),
+    outputs=Schema([*(ColSpec("double", name) for name in SENTIMENTS), ColSpec("string", "sentiment_label"),
+                    ColSpec("double", "sentiment_score")]),
+)

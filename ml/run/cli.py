@@ -1,0 +1,426 @@
+"""`clm`: the command line for engineers and analysts.
+
+Every subcommand is a thin shell over the `ml` package; `clm run` and `clm train` go through
+Airflow for real (`airflow dags test`), so what runs here is exactly what the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from ml import settings as settings_module
+from ml.run.lock import HELD_ENV, abandon_lease, pipeline_lock
+
+DAILY, TRAINING = "clm_daily", "clm_training"
+# The task whose success makes the run a success, and the log's name, per DAG.
+LAST_TASK = {DAILY: "publish", TRAINING: "register"}
+LOG_NAME = {DAILY: "run", TRAINING: "train"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    settings = settings_module.load()
+    os.environ.update(settings.env())
+    import duckdb
+
+    from ml.data.warehouse import plain
+
+    try:
+        return args.handler(args, settings) or 0
+    except (ValueError, FileNotFoundError, RuntimeError, duckdb.Error) as error:
+        print(f"clm: {plain(error) if isinstance(error, duckdb.Error) else error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clm", description="Customer lifecycle data platform.")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="write a synthetic shop (the raw contract) as Parquet")
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--start", default="2023-01-01", help="first day of the shop's history")
+    p.add_argument("--end", default="2025-12-31", help="last day of the shop's history")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=_generate)
+
+    p = sub.add_parser("ingest", help="load raw data into the warehouse's landing folder")
+    ingest = p.add_subparsers(title="sources", metavar="SOURCE")
+    q = ingest.add_parser("folder", help="a folder of CSV/Parquet files following the raw contract")
+    q.add_argument("path", type=Path)
+    q.set_defaults(handler=_ingest_folder)
+    q = ingest.add_parser("cdnow", help="CDNOW's transaction log (shipped in the lifetimes wheel), orders only")
+    q.set_defaults(handler=_ingest_cdnow)
+
+    p = sub.add_parser("run", help="run the daily DAG through Airflow for one scoring date (training first when "
+                                   "there is no champion yet)")
+    p.add_argument("--as-of", type=_date, help="scoring date, YYYY-MM-DD (default: the day after the last valid order)")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("train", help="run the training DAG through Airflow: train every candidate, promote the best")
+    p.add_argument("--as-of", type=_date, help="training date, YYYY-MM-DD (default: the day after the last valid order)")
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("backfill", help="run the daily DAG for each date from --from to --to, in date order: the "
+                                        "same tables as one `clm run --as-of` per date")
+    p.add_argument("--from", dest="start", type=_date, required=True, help="first scoring date, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", type=_date, required=True, help="last scoring date, YYYY-MM-DD (included)")
+    p.set_defaults(handler=_backfill)
+
+    p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
+    evaluate = p.add_subparsers(title="what", metavar="WHAT")
+    q = evaluate.add_parser("recommendations", help="recall@10 and NDCG@10 on the last H days, against popularity")
+    q.set_defaults(handler=_evaluate_recommendations)
+
+    p = sub.add_parser("summary", help="rows per table, holdout metrics and the champion model")
+    p.set_defaults(handler=_summary)
+
+    p = sub.add_parser("sql", help="run a read-only SQL query on the analysts' database")
+    p.add_argument("query")
+    p.add_argument("--csv", action="store_true", help="print CSV with a header instead of a table")
+    p.set_defaults(handler=_sql)
+
+    p = sub.add_parser("docs", help="build the dbt data dictionary and print where it and the GX Data Docs are")
+    p.set_defaults(handler=_docs)
+
+    p = sub.add_parser("promote", help="make a registered model version the champion")
+    p.add_argument("version")
+    p.set_defaults(handler=_promote)
+
+    p = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
+    p.set_defaults(handler=_rollback)
+
+    p = sub.add_parser("restore", help="put back the analysts' database of the run before the last")
+    p.set_defaults(handler=_restore)
+
+    p = sub.add_parser("info", help="where the data, the databases, the stores and the logs live")
+    p.set_defaults(handler=_info)
+
+    p = sub.add_parser("airflow", help="an airflow command with clm's settings (DAG folder, stores): how the team's "
+                                       "containers start Airflow's services (docker-compose.yml)")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS")
+    p.set_defaults(handler=_exec_airflow)
+
+    p = sub.add_parser("ui", help="start the Airflow UI (port 8080) and the MLflow UI (port 5000)")
+    p.add_argument("--airflow-port", type=int, default=8080)
+    p.add_argument("--mlflow-port", type=int, default=5000)
+    p.set_defaults(handler=_ui)
+    return parser
+
+
+def _generate(args, settings) -> int:
+    from ml.data.synthetic_shop import ShopConfig, generate_shop, write_shop
+
+    config = ShopConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    counts = write_shop(generate_shop(config), args.out)
+    print(f"wrote {args.out}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return 0
+
+
+def _ingest_folder(args, settings) -> int:
+    from ml.data import pii
+    from ml.data.ingest import ingest_folder
+
+    with pipeline_lock(settings.home, f"clm ingest folder {args.path}"):
+        counts = ingest_folder(args.path, settings.raw_dir, pii.key(settings.home))
+    print(f"landed in {settings.raw_dir}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return 0
+
+
+def _ingest_cdnow(args, settings) -> int:
+    from ml.data import pii
+    from ml.data.ingest import ingest_cdnow
+
+    with pipeline_lock(settings.home, "clm ingest cdnow"):
+        counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow", pii.key(settings.home))
+    print(f"landed CDNOW in {settings.raw_dir}: orders {counts['orders']:,} (one per customer and day)")
+    return 0
+
+
+def _run(args, settings) -> int:
+    """The daily DAG; the training DAG before it when no model is champion yet."""
+    from ml.data.ingest import default_as_of
+
+    as_of = args.as_of or default_as_of(settings.raw_dir)
+    return _run_dags(_first_training(settings, as_of) + [(DAILY, as_of)], f"clm run --as-of {as_of}", args, settings)
+
+
+def _train(args, settings) -> int:
+    from ml.data.ingest import default_as_of
+
+    as_of = args.as_of or default_as_of(settings.raw_dir)
+    return _run_dags([(TRAINING, as_of)], f"clm train --as-of {as_of}", args, settings)
+
+
+def _backfill(args, settings) -> int:
+    """One daily run per date, oldest first: a run reads the scores of the one before (alerts
+    compare risk with the last run, campaigns with their holdouts), as on seven single days."""
+    if args.end < args.start:
+        raise ValueError(f"--from {args.start} is after --to {args.end}: give the earlier date first.")
+    days = [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
+    return _run_dags(_first_training(settings, days[0]) + [(DAILY, day) for day in days],
+                     f"clm backfill --from {args.start} --to {args.end}", args, settings)
+
+
+def _first_training(settings, as_of: date) -> list[tuple[str, date]]:
+    """The training run a first daily run needs: none while a model is champion."""
+    from ml.training import registry, tracking
+
+    tracking.configure(settings)
+    return [(TRAINING, as_of)] if registry.champion_version(settings.model_name) is None else []
+
+
+def _run_dags(runs: list[tuple[str, date]], command: str, args, settings) -> int:
+    """DAG runs one after the other under the pipeline's lock; stop at the first that fails."""
+    from ml import runstatus
+
+    with pipeline_lock(settings.home, command) as lock:
+        _prepare_airflow(settings)
+        for position, (dag_id, as_of) in enumerate(runs):
+            if position == 0 or runs[position - 1][1] != as_of:  # the training and daily run of a date share it
+                runstatus.clear(settings, as_of)
+            if _run_dag(dag_id, as_of, settings, lock) != 0:
+                return 1
+    return _summary(args, settings) if runs[-1][0] == DAILY else 0
+
+
+def _prepare_airflow(settings) -> None:
+    """Migrate Airflow's database and store the DAGs there (what the UI shows) when Airflow,
+    its database, the DAGs or the dbt project (the model tasks) changed since the last time:
+    the two commands cost about 8 s, every run."""
+    import hashlib
+    from importlib.metadata import version
+
+    from ml.data.dbt_runner import project_fingerprint
+
+    package = Path(__file__).resolve().parents[1]
+    sources = sorted(settings.dags_dir.glob("*.py")) + [package / "run" / "orchestration.py", package / "run" / "steps.py",
+                                                        package / "data" / "dbt_graph.py"]
+    key = hashlib.sha256("\0".join([version("apache-airflow"), settings.airflow_db,
+                                     project_fingerprint(settings.dbt_project_dir),
+                                     *(p.read_text() for p in sources)]).encode()).hexdigest()
+    marker = settings.airflow_home / "clm_prepared"
+    database = settings.airflow_db.removeprefix("sqlite:///")
+    if marker.exists() and marker.read_text() == key and (database == settings.airflow_db or Path(database).exists()):
+        return
+    _airflow(["db", "migrate"], settings, quiet=True)
+    _airflow(["dags", "reserialize"], settings, quiet=True)
+    marker.write_text(key)
+
+
+def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
+    """One DAG run through Airflow; its outcome read from the steps' records."""
+    from ml import runstatus
+    from ml.run.orchestration import write_task_logs
+
+    print(f"running {dag_id} through Airflow for as_of={as_of} ...", flush=True)
+    log_path = settings.home / "logs" / f"{LOG_NAME[dag_id]}_{as_of}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        # The logical date is now (the default), so the UI shows when the run really ran; the
+        # scoring date travels as the run's param.
+        process = subprocess.Popen(
+            ["airflow", "dags", "test", dag_id, "-c", json.dumps({"as_of": as_of.isoformat()})],
+            env={**_airflow_env(settings), HELD_ENV: "1"}, stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
+        )
+        returncode = _follow(process, settings, as_of)
+    write_task_logs(log_path, settings.airflow_home / "logs")
+    statuses = runstatus.read(settings, as_of)
+    failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
+    last = statuses.get(LAST_TASK[dag_id])
+    if returncode != 0 or failed or last is None or last.state != runstatus.SUCCESS:
+        outcome = "nothing analysts read was changed" if dag_id == DAILY else "the champion did not change"
+        print(f"{dag_id} for {as_of} failed; {outcome}.", file=sys.stderr)
+        for status in failed:
+            print(status.describe(), file=sys.stderr)
+        if not failed:
+            finished = ", ".join(statuses) or "none"
+            print(f"no step recorded a failure, but {LAST_TASK[dag_id]} did not run: Airflow failed a task outside "
+                  f"its step (steps that finished: {finished}).", file=sys.stderr)
+        print(f"task records: {runstatus.run_dir(settings, as_of)}  full log: {log_path}", file=sys.stderr)
+        return 1
+    print(f"{dag_id} for {as_of} succeeded (log: {log_path})")
+    return 0
+
+
+def _follow(process: subprocess.Popen, settings, as_of: date) -> int:
+    """Print each step as it starts and as it ends, with its duration, until the run ends; its
+    exit status. The steps' own records say so (ml/runstatus.py), not Airflow's log."""
+    from ml import runstatus
+    from ml.progress import duration
+
+    shown: dict[str, tuple[str, str, str | None]] = {}
+    while True:
+        finished = process.poll() is not None
+        for task, status in runstatus.read(settings, as_of).items():
+            seen = shown.get(task)
+            shown[task] = (status.started_at, status.state, status.progress)
+            if seen == shown[task]:
+                continue
+            if status.state != runstatus.RUNNING:
+                outcome = "done" if status.state == runstatus.SUCCESS else "FAILED"
+                print(f"  {task} {outcome} in {duration(status.seconds)}", flush=True)
+            elif seen is None or seen[0] != status.started_at:
+                print(f"  {task} started", flush=True)
+            if status.state == runstatus.RUNNING and status.progress:
+                print(f"    {status.progress}", flush=True)
+        if finished:
+            return process.returncode
+        time.sleep(1)
+
+
+def _evaluate_recommendations(args, settings) -> int:
+    from tabulate import tabulate
+
+    from ml.actions import recommendations
+    from ml.data import warehouse
+    from ml.training import tracking
+
+    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    results = recommendations.evaluate(purchases)
+    as_of = str(purchases["as_of"].max().date()) if len(purchases) else "unknown"
+    run_id = recommendations.log_evaluation(results, as_of, tracking.configure(settings))
+    print(f"recommendations as of {as_of}: fitted on purchases before the last {settings.horizon_days} days, "
+          "tested on those days")
+    print(tabulate(results, headers="keys", tablefmt="psql", showindex=False, floatfmt=".4f"))
+    print(f"logged to MLflow: experiment {tracking.EXPERIMENT}, run {run_id}")
+    return 0
+
+
+def _summary(args, settings) -> int:
+    from ml.run.summary import summary
+
+    print(summary(settings))
+    return 0
+
+
+def _sql(args, settings) -> int:
+    import csv
+
+    from ml.data.warehouse import query
+
+    columns, rows = query(settings.analytics_db, args.query)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        from tabulate import tabulate
+
+        print(tabulate(rows, headers=columns, tablefmt="psql", floatfmt=".4g", missingval="NULL"))
+        print(f"({len(rows)} rows)")
+    return 0
+
+
+def _restore(args, settings) -> int:
+    from ml.data.warehouse import restore_previous
+
+    restore_previous(settings.analytics_db)
+    print(f"{settings.analytics_db} is the previous run's again")
+    return 0
+
+
+def _info(args, settings) -> int:
+    from tabulate import tabulate
+
+    places = [
+        ("analytics", settings.analytics_db, "what analysts and BI tools open, read-only (any DuckDB client)"),
+        ("raw", settings.raw_dir, "the landed exports (emails pseudonymised, names dropped)"),
+        ("warehouse", settings.warehouse, "the pipeline's working database: only the pipeline opens it"),
+        ("mlflow", settings.tracking_uri, "experiment tracking and the model registry"),
+        ("artifacts", settings.artifact_root, "MLflow's model files and plots"),
+        ("airflow", settings.airflow_home, "Airflow's home and metadata database"),
+        ("logs", settings.home / "logs", "one log per `clm run`"),
+        ("runs", settings.home / "runs", "each step's outcome, as data"),
+    ]
+    print(tabulate(places, headers=["what", "where", ""], tablefmt="plain"))
+    return 0
+
+
+def _docs(args, settings) -> int:
+    from ml.data.dbt_runner import docs
+    from ml.data.validate import data_docs_index
+
+    print(f"dbt data dictionary: {docs(date.today(), settings)}  (one file: open it in a browser)")
+    print(f"GX Data Docs:        {data_docs_index(settings.gx_root)}")
+    return 0
+
+
+def _promote(args, settings) -> int:
+    from ml.training import registry, tracking
+
+    tracking.configure(settings)
+    registry.promote(settings.model_name, args.version)
+    print(f"{settings.model_name} version {args.version} is now the champion")
+    return 0
+
+
+def _rollback(args, settings) -> int:
+    from ml.training import registry, tracking
+
+    tracking.configure(settings)
+    version = registry.rollback(settings.model_name)
+    print(f"{settings.model_name} champion rolled back to version {version}")
+    return 0
+
+
+def _ui(args, settings) -> int:
+    import mlflow
+
+    from ml.run import ui
+    from ml.training import tracking
+
+    experiment = mlflow.get_experiment_by_name(tracking.configure(settings)).experiment_id
+    _prepare_airflow(settings)
+    # Unpaused, the scheduler runs the latest day (and week) at once and then on schedule; their
+    # tasks take CLM_HOME's lease, so they wait for a `clm run` and it for them.
+    _airflow(["dags", "unpause", "--treat-dag-id-as-regex", "-y", f"^({DAILY}|{TRAINING})$"], settings, quiet=True)
+    try:
+        return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
+                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
+    finally:
+        # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
+        abandon_lease(settings.home)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31") from None
+
+
+def _airflow_env(settings) -> dict[str, str]:
+    """Airflow starts `airflow` subprocesses by name: the venv's bin must lead PATH."""
+    env = {**os.environ, **settings.env()}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _exec_airflow(args, settings) -> int:
+    """Become `airflow ARGS` (signals then reach Airflow itself, as a container's stop needs)."""
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    os.execvpe("airflow", ["airflow", *args.arguments], _airflow_env(settings))
+
+
+def _airflow(arguments: list[str], settings, quiet: bool = False) -> None:
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    output = subprocess.DEVNULL if quiet else None
+    completed = subprocess.run(["airflow", *arguments], env=_airflow_env(settings), stdout=output, stderr=output)
+    if completed.returncode != 0:
+        raise RuntimeError(f"`airflow {' '.join(arguments)}` failed; run it by hand to see why.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""`clm ui`: the Airflow and MLflow UIs on this machine, light, and gone when it stops.
+
+`airflow standalone` runs the API server, scheduler, DAG processor and triggerer; left to its
+defaults on a small machine it starts dozens of idle worker processes and listens on every
+interface. Here it gets one API worker, two executor slots and one parsing process, listens on
+localhost only, and writes its output to `CLM_HOME/logs/ui.log`, so what the terminal shows last
+is where to go and how to log in. Ctrl+C (or SIGTERM) stops every process the servers started,
+task processes in sessions of their own and orphans included (`ml.processes`), and kills what
+does not stop within STOP_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from ml.run import processes
+
+HOST = "127.0.0.1"
+LIGHT = {
+    "AIRFLOW__API__HOST": HOST,
+    "AIRFLOW__API__WORKERS": "1",
+    "AIRFLOW__CORE__PARALLELISM": "2",  # the LocalExecutor's worker processes
+    "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+}
+START_SECONDS = 300
+STOP_SECONDS = 20
+
+
+def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment_id: str, log_path: Path,
+          airflow_port: int, mlflow_port: int) -> int:
+    """Start both UIs, print their addresses and the login once Airflow answers, and wait
+    until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server stopped on its own.
+
+    MLflow's address opens the experiment's training runs: its UI otherwise starts on a GenAI
+    overview of traces, which clm has none of."""
+    # Task processes report to the API server's execution API: on its port, not the default 8080.
+    env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port),
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    processes.adopt_orphans()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    with log_path.open("w") as log:
+        servers = {
+            "MLflow": subprocess.Popen(["mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", HOST,
+                                        "--port", str(mlflow_port)],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
+            "Airflow": subprocess.Popen(["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True),
+        }
+        try:
+            print(f"starting the Airflow and MLflow UIs (their output: {log_path}) ...", flush=True)
+            if not _wait_until_up([f"http://{HOST}:{airflow_port}/api/v2/monitor/health",
+                                   f"http://{HOST}:{mlflow_port}/health"], servers):
+                print(f"clm: the UIs did not come up; see {log_path}")
+                return 1
+            print(f"MLflow UI:  http://{HOST}:{mlflow_port}/#/experiments/{experiment_id}/runs"
+                  "?workflowType=machine_learning")
+            print(f"Airflow UI: http://{HOST}:{airflow_port}  (DAGs clm_daily and clm_training)")
+            print(f"log in to Airflow {login(env, airflow_home)}   (Ctrl+C stops both)", flush=True)
+            while all(server.poll() is None for server in servers.values()):
+                processes.reap_orphans(keep={server.pid for server in servers.values()})
+                time.sleep(1)
+            stopped = [name for name, server in servers.items() if server.poll() is not None]
+            print(f"clm: the {' and '.join(stopped)} UI stopped on its own; see {log_path}")
+            return 1
+        except KeyboardInterrupt:
+            print("stopping the UIs ...", flush=True)
+            return 0
+        finally:
+            processes.end_descendants(STOP_SECONDS, [server.pid for server in servers.values()])
+            signal.signal(signal.SIGTERM, previous)
+
+
+def login(env: dict[str, str], airflow_home: Path) -> str:
+    """How to log in to Airflow: as admin with the password `airflow standalone` generated (the
+    simple auth manager's file), or not at all where every user is an admin."""
+    if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true":
+        return "no login needed (AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS)"
+    path = airflow_home / "simple_auth_manager_passwords.json.generated"
+    password = json.loads(path.read_text()).get("admin", "?") if path.exists() else f"in {path}"
+    return f"as admin, password {password}"
+
+
+def _wait_until_up(urls: list[str], servers: dict[str, subprocess.Popen]) -> bool:
+    """Whether every URL answers 200 within START_SECONDS, while no server has died."""
+    deadline, waiting = time.monotonic() + START_SECONDS, list(urls)
+    while waiting and time.monotonic() < deadline:
+        if any(server.poll() is not None for server in servers.values()):
+            return False
+        waiting = [url for url in waiting if not _answers(url)]
+        if waiting:
+            time.sleep(2)
+    return not waiting
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,160 @@
+"""Fine-tune the review sentiment classifier on the shop's own star ratings, judge it, register it.
+
+The stars are labels every review already carries: 1-2 negative, 3 neutral, 4-5 positive. The
+classifier learns from the reviews written before a cutoff (the scoring date minus the horizon)
+and is judged by macro-F1 on the reviews written after it; the pipeline's `evaluate_sentiment`
+step puts the sentiment lexicon's macro-F1 on the same reviews beside it. Scoring the reviews is
+ml/actions/review_sentiment.py; the classifier itself is ml/models/review_classifier.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow import MlflowClient
+from sklearn.metrics import f1_score
+from transformers import AutoTokenizer
+
+from ml.models.batching import autocast, length_buckets, pad, uses_bf16
+from ml.models.features import star_sentiment
+from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
+from ml.models.pyfunc import REVIEW_CLASSIFIER, REVIEW_SIGNATURE, ReviewSentimentPyfunc
+from ml.models.review_classifier import Classifier
+from ml.training.registry import CHAMPION, champion_version
+from ml.training.tracking import log_pyfunc
+from ml.training.transformer import TrainConfig, make_optimizer, seed_everything
+
+log = logging.getLogger(__name__)
+# With fewer earlier reviews than this, or one star class only, there is nothing to fine-tune
+# on: the lexicon stays in charge.
+MIN_REVIEWS = 100
+# A new classifier replaces the champion unless it is worse than this on the same later reviews.
+F1_TOLERANCE = 0.01
+
+
+def fit(reviews: pd.DataFrame, config: TrainConfig, device: torch.device) -> tuple[Classifier, dict[str, float]]:
+    """Shuffled length-bucketed batches of the reviews for `config.sentiment_epochs` epochs or until
+    `config.sentiment_train_minutes` is spent. Classes are weighted by their inverse
+    frequency: most reviews are positive, and macro-F1 counts every class alike."""
+    seed_everything(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    classifier = Classifier(ReviewClassifier(config.base_model), tokenizer, config.max_length, device)
+    token_ids = classifier.token_ids(reviews["review_text"].tolist())
+    labels = torch.tensor(star_sentiment(reviews["rating"].to_numpy("float64")), dtype=torch.long)
+    counts = torch.bincount(labels, minlength=len(SENTIMENTS)).float()
+    weights = torch.where(counts > 0, counts.sum() / (len(SENTIMENTS) * counts.clamp(min=1)), 0.0).to(device)
+    model = classifier.model
+    optimizer = make_optimizer(model, config)
+    minutes = config.sentiment_train_minutes
+    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    generator = np.random.default_rng(config.seed)
+    samples, started, step = 0, time.perf_counter(), 0
+    model.train()
+    for _ in range(config.sentiment_epochs):
+        batches = length_buckets([len(t) for t in token_ids], config.batch_size)
+        generator.shuffle(batches)
+        for rows in batches:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            with autocast(device):
+                logits = model(**pad(token_ids, rows, tokenizer.pad_token_id, device))
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[rows].to(device), weight=weights)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            mlflow.log_metric("train_loss", loss.item(), step=step)
+            samples, step = samples + len(rows), step + 1
+    seconds = time.perf_counter() - started
+    return classifier, {"train_samples_per_second": samples / max(seconds, 1e-9),
+                        "train_rows_seen_share": min(samples / max(len(reviews), 1), 1.0)}
+
+
+def macro_f1(rating: np.ndarray, label: np.ndarray) -> float:
+    """Macro-F1 of sentiment labels (names) against the stars' sentiment."""
+    return float(f1_score(star_sentiment(rating), pd.Index(SENTIMENTS).get_indexer(label), average="macro",
+                          labels=range(len(SENTIMENTS)), zero_division=0))
+
+
+def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, experiment: str, name: str) -> dict:
+    """Fine-tune on the reviews before `cutoff`, judge on those after, log and register the
+    classifier; it becomes the champion unless the champion is better on the same reviews."""
+    earlier = reviews[reviews["reviewed_at"] < cutoff].reset_index(drop=True)
+    later = reviews[reviews["reviewed_at"] >= cutoff].reset_index(drop=True)
+    labels_seen = np.unique(star_sentiment(earlier["rating"].to_numpy("float64")))
+    if len(earlier) < MIN_REVIEWS or len(labels_seen) < 2:
+        reason = (f"{len(earlier)} review(s) with text before {cutoff.date()} in {len(labels_seen)} star class(es); "
+                  f"fine-tuning needs {MIN_REVIEWS} in at least two. The sentiment lexicon scores the reviews.")
+        log.info(reason)
+        return {"trained": False, "reason": reason}
+    device = pick_device()
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"review sentiment, cutoff {cutoff.date()}") as run:
+        mlflow.log_params({**asdict(config), "task": "review_sentiment", "device": device.type,
+                           "bf16": uses_bf16(device), "cutoff": str(cutoff.date()),
+                           "train_reviews": len(earlier), "evaluation_reviews": len(later)})
+        classifier, speed = fit(earlier, config, device)
+        metrics = {**speed}
+        if len(later):
+            predicted = classifier.predict(later["review_text"].tolist())["sentiment_label"].to_numpy()
+            metrics["macro_f1"] = macro_f1(later["rating"].to_numpy("float64"), predicted)
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            model_uri = log_pyfunc(ReviewSentimentPyfunc(), classifier.save(Path(tmp) / "model"), REVIEW_SIGNATURE,
+                                   REVIEW_CLASSIFIER)
+    version = str(mlflow.register_model(model_uri, name).version)
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, "cutoff", str(cutoff.date()))
+    promoted, reason = gate(name, later, metrics.get("macro_f1"))
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "gate_reason", reason)
+    return {"trained": True, "version": version, "run_id": run.info.run_id, "champion": promoted, "reason": reason,
+            "cutoff": str(cutoff.date()), **metrics}
+
+
+def gate(name: str, later: pd.DataFrame, new_f1: float | None) -> tuple[bool, str]:
+    """Whether the new version takes over: it does unless the champion, scored on the same
+    later reviews, has a macro-F1 higher by more than F1_TOLERANCE."""
+    current = champion_version(name)
+    if current is None:
+        return True, "first classifier"
+    if new_f1 is None:
+        return True, "no later reviews to compare on; the newest classifier knows the most stars"
+    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current}")
+    old_f1 = macro_f1(later["rating"].to_numpy("float64"),
+                      champion.predict(later[["review_text"]])["sentiment_label"].to_numpy())
+    if new_f1 < old_f1 - F1_TOLERANCE:
+        return False, f"macro-F1 {new_f1:.3f} on later reviews, below the champion's {old_f1:.3f}"
+    return True, f"macro-F1 {new_f1:.3f} on later reviews, champion's {old_f1:.3f}"
+
+
+def compare_with_lexicon(reviews: pd.DataFrame, name: str) -> dict:
+    """On the reviews of the review_sentiment table written since the champion classifier's
+    cutoff (reviews it never learnt from): macro-F1 of its labels and of the lexicon's against
+    the stars. Logged to its run and tagged on its version."""
+    version = champion_version(name)
+    if version is None:
+        return {"classifier": None}
+    client = MlflowClient()
+    details = client.get_model_version(name, version)
+    later = reviews[(reviews["reviewed_at"] >= pd.Timestamp(details.tags["cutoff"]))
+                    & (reviews["sentiment_source"] == "classifier")]
+    if later.empty:
+        return {"classifier": version, "later_reviews": 0}
+    rating = later["rating"].to_numpy("float64")
+    result = {"macro_f1": macro_f1(rating, later["sentiment_label"].to_numpy()),
+              "lexicon_macro_f1": macro_f1(rating, later["lexicon_label"].to_numpy())}
+    for key, value in result.items():
+        client.log_metric(details.run_id, f"later_reviews_{key}", value)
+        client.set_model_version_tag(name, version, key, f"{value:.4f}")
+    client.set_model_version_tag(name, version, "later_reviews", str(len(later)))
+    return {"classifier": version, "later_reviews": len(later), **result}
