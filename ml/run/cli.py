@@ -312,7 +312,8 @@ def _sql(args, settings) -> int:
 
     columns, rows = query(settings.analytics_db, args.query)
     if args.csv:
-        writer = csv.writer(sys.stdout)
+        # Unix line ends (csv's default is RFC 4180's CRLF): shell pipelines compare and cut lines.
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
     else:
