@@ -65,3 +65,20 @@ def test_each_dbt_model_of_the_daily_run_is_a_task_wired_as_its_refs():
         assert daily.get_task(following).upstream_task_ids == {stage} | leaves
     assert "features.int_customer_features_as_of" in daily.get_task("features.customer_features").upstream_task_ids
     assert "build_features" not in {t.task_id.split(".")[0] for t in dags()["clm_training"].tasks if "." in t.task_id}
+
+
+def test_each_step_task_is_named_after_its_function_and_its_doc_row_comes_from_the_step():
+    from ml.run import steps
+
+    for dag in dags().values():
+        for task in dag.tasks:
+            step = getattr(steps, task.task_id, None)
+            if step is None:
+                continue  # a dbt model's task or the Asset announcement
+            declared = step.declaration
+            assert declared.name == task.task_id == step.__name__
+            assert (task.execution_timeout, task.retries) == (declared.timeout, declared.retries)
+            assert task.doc_md == declared.does
+            assert f"| `{task.task_id}` | {declared.does} | {declared.if_it_fails} |" in dag.doc_md
+    daily = dags()["clm_daily"].doc_md
+    assert daily.index("`build_features`") < daily.index("`features.<model>`") < daily.index("`check_quarantine`")

@@ -13,7 +13,7 @@ import pytest
 from ml import settings as settings_module
 from ml.data import dbt_runner
 from ml.data.contract import ContractError
-from ml.data.ingest import default_as_of, ingest_folder
+from ml.data.ingest import day_after_last_order, ingest_folder
 from tests.conftest import PII_KEY
 
 ORDERS = pd.DataFrame({"order_id": ["1", "2", "3"], "customer_id": ["a", "b", "a"],
@@ -97,7 +97,7 @@ def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_
     pd.concat([orders, rows]).to_csv(shop / "orders.csv", index=False)
     ingest_folder(shop, settings.raw_dir, PII_KEY)
 
-    as_of = default_as_of(settings.raw_dir)
+    as_of = day_after_last_order(settings.raw_dir)
     assert as_of == pd.Timestamp(orders["ordered_at"].max()).date() + pd.Timedelta(days=1).to_pytimedelta()
     dbt_runner.build(dbt_runner.FEATURE_SELECTOR, date.fromisoformat(str(as_of)), settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:

@@ -16,7 +16,7 @@ import pytest
 
 from ml import settings as settings_module
 from ml.data import dbt_runner
-from ml.data.ingest import default_as_of, ingest_cdnow, ingest_folder
+from ml.data.ingest import day_after_last_order, ingest_cdnow, ingest_folder
 from ml.run import steps
 from tests.conftest import PII_KEY
 
@@ -272,11 +272,12 @@ def test_cdnow_orders_only_builds_every_feature_orders_allow(home):
     assert cutoffs == ["1997-02-01", "1997-03-01", "1997-04-01", "1997-05-01", "1997-06-01", "1997-07-01"]
 
 
-def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
+def test_dbt_builds_by_hand_with_the_date_clm_would_choose(tiny_shop, tmp_path):
     """An analytics engineer runs `dbt build` from dbt_project/ with no CLM_* variables: the
-    warehouse and raw folder default to ../.clm/, the date to the day after the last order
-    that keeps the contract, which is `clm run`'s default too (orders dated 20 years ahead or
-    from unknown customers do not move it)."""
+    warehouse and raw folder default to ../.clm/; without a scoring date dbt refuses, saying how
+    to give one, since clm alone decides it. `clm run`'s default, the day after the last order
+    that keeps the contract (orders dated 20 years ahead or from unknown customers do not move
+    it), is the day after the last order dbt's staging keeps."""
     project = tmp_path / "dbt_project"
     shutil.copytree(settings_module.PROJECT_DIR / "dbt_project", project,
                     ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
@@ -290,14 +291,20 @@ def test_dbt_builds_by_hand_without_clm_settings(tiny_shop, tmp_path):
     pd.concat([orders, bad]).to_parquet(shop / "orders.parquet", index=False)
     ingest_folder(shop, tmp_path / ".clm" / "raw", PII_KEY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLM_")}
-    completed = subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--profiles-dir", ".",
-                                "--select", "+customer_features"], cwd=project, env=env, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stdout[-3000:]
+    build = [str(Path(sys.executable).with_name("dbt")), "build", "--profiles-dir", ".", "--select", "+customer_features"]
+    refused = subprocess.run(build, cwd=project, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "No scoring date: clm decides it" in refused.stdout
+
+    as_of = day_after_last_order(tmp_path / ".clm" / "raw")
     last_order = pd.read_parquet(tiny_shop / "orders.parquet")["ordered_at"].max()
+    assert as_of == last_order.date() + pd.Timedelta(days=1).to_pytimedelta()  # the 2045 and orphan orders left out
+    completed = subprocess.run([*build, "--vars", f"{{as_of: '{as_of}'}}"], cwd=project, env=env, capture_output=True,
+                               text=True)
+    assert completed.returncode == 0, completed.stdout[-3000:]
     with duckdb.connect(str(tmp_path / ".clm" / "warehouse.duckdb"), read_only=True) as con:
-        dates = con.execute("select distinct as_of from build.customer_features").fetchall()
-    assert dates == [(last_order.date() + pd.Timedelta(days=1).to_pytimedelta(),)]
-    assert default_as_of(tmp_path / ".clm" / "raw") == dates[0][0]
+        dates, nearest = con.execute("select list(distinct as_of), min(recency_days) from build.customer_features").fetchone()
+    # dbt's staging keeps the same last valid order as Python's rules: a customer ordered the day before.
+    assert dates == [as_of] and nearest == 1
 
 
 def test_a_fingerprint_changes_with_any_value_but_not_with_the_last_bits_of_a_sum(tmp_path):

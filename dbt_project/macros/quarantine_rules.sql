@@ -10,7 +10,7 @@
     when {{ column }} is null then 'missing_{{ column }}'
     {%- endif %}
     when {{ column }} > {{ utc_now() }} then 'future_{{ column }}'
-    when {{ column }} < timestamp '1990-01-01' then '{{ column }}_before_1990'
+    when {{ column }} < timestamp '{{ var("earliest_timestamp") }}' then '{{ column }}_before_1990'
 {%- endmacro %}
 
 {% macro number_rules(column, min_value=0) -%}

@@ -8,6 +8,11 @@ on what a shop happens to export.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+
+import yaml
+
+from ml.settings import PROJECT_DIR
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,22 @@ RAW_TABLES: tuple[RawTable, ...] = (
         optional={"review_id": "VARCHAR", "product_id": "VARCHAR", "order_id": "VARCHAR", "review_text": "VARCHAR"},
     ),
 )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Raw values past these are export errors, quarantined by the dbt build (the rules in
+    dbt_project/macros/quarantine_rules.sql). They are defined once, as the dbt project's vars;
+    Python reads them from there wherever it applies a rule before dbt runs."""
+
+    max_plausible_number: float
+    earliest_timestamp: str
+
+
+@cache
+def limits() -> Limits:
+    variables = yaml.safe_load((PROJECT_DIR / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    return Limits(float(variables["max_plausible_number"]), str(variables["earliest_timestamp"]))
 
 
 class ContractError(ValueError):

@@ -16,12 +16,10 @@ from pathlib import Path
 import duckdb
 
 from ml.data import pii
-from ml.data.contract import RAW_TABLES, ContractError, RawTable
+from ml.data.contract import RAW_TABLES, ContractError, RawTable, limits
 
 SNAPSHOT_MARKER = "_snapshot_id"
 FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
-# dbt_project.yml's max_plausible_number: larger raw numbers are export errors.
-MAX_PLAUSIBLE_NUMBER = 1_000_000_000
 READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto"}
 
 
@@ -78,17 +76,19 @@ def raw_row_counts(raw_dir: Path) -> dict[str, int]:
         con.close()
 
 
-def default_as_of(raw_dir: Path) -> date:
+def day_after_last_order(raw_dir: Path) -> date:
     """The shop's 'today': the day after its last order that keeps the contract's rules.
 
     A raw order dated years ahead, with a negative amount or an unknown customer is quarantined
     by the dbt build; it must not move the scoring date either. These are the rules of
-    base_shop__orders that bear on the date (a test checks that dbt's own default agrees).
+    base_shop__orders that bear on the date, with the contract's limits (a test checks that
+    dbt's staging keeps the same last order).
     """
     orders = raw_dir / "orders.parquet"
     if not orders.exists():
         raise ContractError(f"No raw data in {raw_dir}. Load some first: `clm ingest folder DIR`.")
     customers = raw_dir / "customers.parquet"
+    rules = limits()
     with duckdb.connect() as con:
         last = con.execute(f"""
             with known as (select distinct cast(customer_id as varchar) as customer_id from read_parquet('{customers}')),
@@ -98,8 +98,8 @@ def default_as_of(raw_dir: Path) -> date:
                 from read_parquet('{orders}')
             )
             select max(ordered_at) from orders
-            where order_id is not null and customer_id is not null and amount between 0 and {MAX_PLAUSIBLE_NUMBER}
-              and ordered_at >= timestamp '1990-01-01' and ordered_at <= (current_timestamp at time zone 'UTC')
+            where order_id is not null and customer_id is not null and amount between 0 and {rules.max_plausible_number}
+              and ordered_at >= timestamp '{rules.earliest_timestamp}' and ordered_at <= (current_timestamp at time zone 'UTC')
               and (not exists (select 1 from known) or customer_id in (select customer_id from known))
         """).fetchone()[0]
     if last is None:

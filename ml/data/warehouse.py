@@ -107,23 +107,17 @@ def quarantine_examples(path: Path, table: str, rule: str, limit: int = 3) -> li
     return [f"{key}={value}" for (value,) in rows]
 
 
-def stage_scores(path: Path, scores: pd.DataFrame | Path, as_of: date) -> int:
+def stage_scores(path: Path, scores: pd.DataFrame | Path) -> int:
     """Write this run's scores (a frame, or the Parquet file streaming scoring wrote) into the
-    build schema in one statement, replacing any earlier attempt.
-
-    The dbt model customer_scores replaces the rows of the staged date; scores of another
-    date would silently leave the run's date unscored, so they are refused here.
-    """
+    build schema in one statement, replacing any earlier attempt. The dbt model
+    customer_scores then replaces the rows of their date (every step of a run scores the date
+    ml/run/dates.py chose)."""
     with connect(path) as con:
         if isinstance(scores, Path):
             relation = f"read_parquet('{scores}')"
         else:
             con.register("scores", scores)
             relation = "scores"
-        dates = {d for (d,) in con.execute(f"select distinct cast(as_of as date) from {relation}").fetchall()}
-        if dates != {as_of}:
-            raise ValueError(f"The scores to stage are dated {sorted(map(str, dates))}, not the run's date {as_of}; "
-                             "customer_features was built for another date. Re-run the whole DAG for one date.")
         con.execute(f"create or replace table {SCORES_STAGED} as select * from {relation}")
         return con.execute(f"select count(*) from {SCORES_STAGED}").fetchone()[0]
 
@@ -145,7 +139,7 @@ def publish(path: Path, analysts: Path, as_of: date, tables: list[str]) -> dict[
     and an open connection keeps reading the file it opened. The file it replaces stays as
     `<name>.previous.duckdb` for `clm restore`. It is written in DuckDB's v1.4 storage format,
     which the DuckDB 1.4/1.5 clients many BI tools ship can read. A run whose date has no
-    scores fails here rather than publish an unscored day.
+    scores (an empty customer_features) fails here rather than publish an unscored day.
     """
     partial = analysts.with_name(f".{analysts.name}.partial")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):
@@ -154,7 +148,7 @@ def publish(path: Path, analysts: Path, as_of: date, tables: list[str]) -> dict[
         scored = con.execute(f"select count(*) from {BUILD}.{SCORES} where as_of = ?", [as_of]).fetchone()[0]
         if scored == 0:
             raise ValueError(f"{BUILD}.{SCORES} has no rows for the run's date {as_of}; nothing was published. "
-                             "The score step and the dbt build ran for different dates: re-run the whole DAG.")
+                             "No customer was scored for it: re-run the whole DAG for that date.")
         con.execute(f"attach '{partial}' as {PUBLISHING} (storage_version '{ANALYSTS_STORAGE_VERSION}')")
         for table in tables:
             con.execute(f"create table {PUBLISHING}.main.{table} as select * from {BUILD}.{table}")

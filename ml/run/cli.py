@@ -150,16 +150,16 @@ def _ingest_cdnow(args, settings) -> int:
 
 def _run(args, settings) -> int:
     """The daily DAG; the training DAG before it when no model is champion yet."""
-    from ml.data.ingest import default_as_of
+    from ml.run.dates import scoring_date
 
-    as_of = args.as_of or default_as_of(settings.raw_dir)
+    as_of = scoring_date(settings.raw_dir, args.as_of)
     return _run_dags(_first_training(settings, as_of) + [(DAILY, as_of)], f"clm run --as-of {as_of}", args, settings)
 
 
 def _train(args, settings) -> int:
-    from ml.data.ingest import default_as_of
+    from ml.run.dates import scoring_date
 
-    as_of = args.as_of or default_as_of(settings.raw_dir)
+    as_of = scoring_date(settings.raw_dir, args.as_of)
     return _run_dags([(TRAINING, as_of)], f"clm train --as-of {as_of}", args, settings)
 
 

@@ -21,10 +21,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 LOCK_FILE = "pipeline.lock"
+# How long a scheduled run's first task waits for CLM_HOME while another run holds it (a
+# training on a large shop takes hours): the first task's timeout allows for it.
+LEASE_WAIT = timedelta(hours=6)
 LEASE_FILE = "pipeline.lease"
 # Set by clm for the processes of its own run (`airflow dags test`): the lock is held already.
 HELD_ENV = "CLM_PIPELINE_LOCK_HELD"

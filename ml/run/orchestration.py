@@ -22,47 +22,17 @@ log = logging.getLogger(__name__)
 TRAINING_EXAMPLES_ASSET = "clm_training_examples"
 
 
-@dataclass(frozen=True)
-class Policy:
-    """How Airflow runs a step. Deterministic steps (checks, dbt, validation) do not retry: the
-    same input fails the same way. Steps that touch the MLflow store or load models retry once
-    for transient faults."""
-
-    function: str
-    timeout: timedelta
-    retries: int = 0
-
-
-# How long a scheduled run's first task waits for CLM_HOME while another run holds it (a
-# training on a large shop takes hours): the first task's timeout allows for it.
-LEASE_WAIT = timedelta(hours=6)
-
-POLICIES = {
-    "check_raw": Policy("check_raw", LEASE_WAIT + timedelta(minutes=5)),
-    "validate_raw": Policy("validate_raw", timedelta(minutes=30)),
-    "train_sentiment": Policy("train_sentiment", timedelta(hours=1), retries=1),
-    "score_reviews": Policy("score_reviews", timedelta(hours=1), retries=1),
-    "build_features": Policy("build_features", timedelta(hours=2)),
-    "check_quarantine": Policy("check_quarantine", timedelta(minutes=10)),
-    "validate_features": Policy("validate_features", timedelta(minutes=30)),
-    "evaluate_sentiment": Policy("evaluate_sentiment", timedelta(minutes=10), retries=1),
-    "train": Policy("train_model", timedelta(hours=4), retries=1),
-    "register": Policy("register_model", timedelta(minutes=30), retries=1),
-    "score": Policy("score_customers", timedelta(hours=2)),
-    "recommend": Policy("recommend_products", timedelta(hours=1)),
-    "build_marts": Policy("build_marts", timedelta(minutes=30)),
-    "validate_marts": Policy("validate_marts", timedelta(minutes=30)),
-    "publish": Policy("publish", timedelta(minutes=10), retries=1),
-}
-
-
-def dag_arguments(doc_md: str, as_of_help: str) -> dict:
-    """What both DAGs share: docs, the as_of param, no overlap, the failure callback. The doc's
-    heading is also the DAG's description, which the UI shows in its DAG list and details; the
-    whole doc sits behind the book icon on the DAG's page."""
+def dag_arguments(doc_md: str, tasks: list, as_of_help: str) -> dict:
+    """What both DAGs share: docs, the as_of param, no overlap, the failure callback. The DAG's
+    doc is its module docstring with the table of `tasks` (task_table) after its first
+    paragraph; its heading is also the DAG's description, which the UI shows in its DAG list and
+    details; the whole doc sits behind the book icon on the DAG's page."""
     import pendulum
     from airflow.sdk import Param
 
+    intro, _, rest = doc_md.strip().partition("\n\n")
+    heading, _, lead = intro.partition("\n")
+    doc = "\n\n".join(part for part in (intro, task_table(tasks), rest) if part)
     return {
         # Early enough for any shop's history (CDNOW is 1997); catchup=False keeps the scheduler
         # from backfilling it: that is done on purpose, with Airflow's own backfill.
@@ -70,8 +40,8 @@ def dag_arguments(doc_md: str, as_of_help: str) -> dict:
         "catchup": False,
         # DuckDB takes one writer at a time.
         "max_active_runs": 1,
-        "doc_md": doc_md,
-        "description": doc_md.strip().splitlines()[0].lstrip("# "),
+        "doc_md": doc,
+        "description": heading.lstrip("# "),
         "tags": ["clm"],
         "params": {"as_of": Param(None, type=["null", "string"], format="date", description=as_of_help)},
         "default_args": {"on_failure_callback": on_failure},
@@ -81,27 +51,38 @@ def dag_arguments(doc_md: str, as_of_help: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class TaskRow:
+    """A row of a DAG's task table for a task that is not a pipeline step."""
+
+    name: str
+    does: str
+    if_it_fails: str = ""
+
+
+def task_table(tasks: list) -> str:
+    """The Markdown table of a DAG's tasks, in order: pipeline steps (their `Declaration`:
+    the docstring's first paragraph and what to do if it fails) and TaskRows."""
+    rows = [getattr(task, "declaration", task) for task in tasks]
+    lines = ["| task | what it does | if it fails |", "| --- | --- | --- |"]
+    lines += [f"| `{row.name}` | {row.does} | {row.if_it_fails} |" for row in rows]
+    return "\n".join(lines)
+
+
 def scoring_date(context=None) -> date:
-    """The run's `as_of` param when given (`clm run --as-of`), else the end of its data
-    interval, but never past the day after the last valid order (a scheduled run on a shop whose
-    exports stopped rescores that day rather than finding every customer gone). The logical date
-    stays the moment the run was made, so the UI shows real times."""
-    import pendulum
+    """The run's scoring date (ml/run/dates.py): its `as_of` param when given (`clm run
+    --as-of`), else the end of its data interval, capped at the day after the last valid order.
+    The logical date stays the moment the run was made, so the UI shows real times."""
     from airflow.sdk import get_current_context
 
-    from ml.data.contract import ContractError
-    from ml.data.ingest import default_as_of
+    from ml.run.dates import scoring_date as choose
     from ml.settings import load
 
     context = context or get_current_context()
     requested = context["params"].get("as_of")
-    if requested:
-        return date.fromisoformat(requested)
-    moment = context.get("data_interval_end") or context.get("logical_date") or pendulum.now("UTC")
-    try:
-        return min(moment.date(), default_as_of(load().raw_dir))
-    except ContractError:  # no valid order landed: check_raw says so
-        return moment.date()
+    moment = context.get("data_interval_end") or context.get("logical_date")
+    return choose(load().raw_dir, date.fromisoformat(requested) if requested else None,
+                  moment.date() if moment else None)
 
 
 def hold_home() -> None:
@@ -110,7 +91,7 @@ def hold_home() -> None:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowRuntimeError
 
-    from ml.run.lock import hold_for_run
+    from ml.run.lock import LEASE_WAIT, hold_for_run
     from ml.settings import load
 
     context = get_current_context()
@@ -133,35 +114,36 @@ def release_home(context) -> None:
     release_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}")
 
 
-def step_task(task_id: str):
-    """The TaskFlow task that runs pipeline step `task_id` for the run's scoring date; upstream
-    results passed to it (XComArgs) reach the step as its further arguments."""
+def step_task(step, **task_arguments):
+    """The TaskFlow task that runs pipeline `step` (a function of ml/run/steps.py) for the run's
+    scoring date, named after it, with its declared timeout and retries; upstream results
+    passed to it (XComArgs) reach the step as its further arguments. `short_circuit=True`
+    makes a task whose falsy result skips what follows."""
     from airflow.sdk import task
 
-    policy = POLICIES[task_id]
+    declared = step.declaration
+    decorator = task.short_circuit if task_arguments.pop("short_circuit", False) else task
 
-    @task(task_id=task_id, retries=policy.retries, retry_delay=timedelta(minutes=2),
-          execution_timeout=policy.timeout)
+    @decorator(task_id=declared.name, retries=declared.retries, retry_delay=timedelta(minutes=2),
+               execution_timeout=declared.timeout, doc_md=declared.does, **task_arguments)
     def run_step(*upstream):
         from ml.data.dbt_runner import DbtError
-        from ml.run import steps
         from ml.settings import load
 
         hold_home()
         try:
-            result = getattr(steps, policy.function)(scoring_date(), load(), *upstream)
+            result = step(scoring_date(), load(), *upstream)
         except DbtError as error:
-            _share_dbt_outcomes(task_id, error.outcomes)
+            _share_dbt_outcomes(declared.name, error.outcomes)
             raise
-        _share_dbt_outcomes(task_id, result)
+        _share_dbt_outcomes(declared.name, result)
         return result
 
     return run_step
 
 
-# The steps that run one `dbt build` each, and what they select; dbt_model_tasks shows their
-# nodes as tasks.
-DBT_STAGES = {"build_features": "FEATURE_SELECTOR", "build_marts": "MARTS_SELECTOR"}
+# The steps that run one `dbt build` each; dbt_model_tasks shows their nodes as tasks.
+DBT_STAGES = ("build_features", "build_marts")
 DBT_OUTCOMES_KEY = "dbt_nodes"
 
 
@@ -185,7 +167,8 @@ def dbt_model_tasks(stage: str):
     from ml.data import dbt_graph, dbt_runner
     from ml.settings import load
 
-    nodes = dbt_graph.select(dbt_graph.project_nodes(load().dbt_project_dir), getattr(dbt_runner, DBT_STAGES[stage]))
+    selector = {"build_features": dbt_runner.FEATURE_SELECTOR, "build_marts": dbt_runner.MARTS_SELECTOR}[stage]
+    nodes = dbt_graph.select(dbt_graph.project_nodes(load().dbt_project_dir), selector)
     with TaskGroup(group_id=stage.removeprefix("build_"), tooltip=f"the dbt nodes {stage} builds") as group:
         tasks = {name: _model_task(stage, name, node.kind, task) for name, node in nodes.items()}
         for name, node in nodes.items():
@@ -193,6 +176,14 @@ def dbt_model_tasks(stage: str):
                 if parent in tasks:
                     tasks[parent] >> tasks[name]
     return group
+
+
+def dbt_model_rows(stage: str) -> TaskRow:
+    """The task table's row for the model tasks of dbt stage `stage`."""
+    return TaskRow(f"{stage.removeprefix('build_')}.<model>",
+                   "one task per dbt model and seed of that build, wired as their `ref()`s: its status, time and "
+                   "tests; a failed test's rule and example rows",
+                   "the failed task names the model; its log has dbt's error")
 
 
 def _model_task(stage: str, name: str, kind: str, task):

@@ -1,45 +1,68 @@
-"""The pipeline's steps, each a plain function the Airflow DAG calls and tests can call too.
+"""The pipeline's steps, each a plain function the Airflow DAGs call and tests can call too.
 
 Every step takes the run's scoring date and the settings, records its outcome as data
 (ml/runstatus.py) and returns something small and JSON-serialisable, so Airflow can pass it
-between tasks as an XCom.
+between tasks as an XCom. A step declares how Airflow runs it (`@step`): its task is named
+after the function, and the DAGs' task tables are made from its docstring's first paragraph
+and its `if_it_fails` (ml/run/orchestration.py).
+
+The DAG files import this module every time Airflow parses them, so it imports the wings
+inside each step, where the work is: at the top it would cost seconds of torch and MLflow at
+every parse.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-import logging
-from dataclasses import asdict
-from datetime import date
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
-import pandas as pd
-
-from ml.actions import recommendations, review_sentiment, scoring
-from ml.actions.reasons import Explainer
-from ml.data import dbt_runner, warehouse
-from ml.data.contract import RAW_TABLES
-from ml.data.ingest import raw_row_counts
-from ml.data.validate import validate_tables
-from ml.models.baselines import BlendModel, GbmModel
-from ml.models.clv import with_clv_features
-from ml.models.features import model_input
-from ml.models.networks import pick_device
-from ml.runstatus import step
+from ml import runstatus
+from ml.run.lock import LEASE_WAIT
 from ml.settings import Settings
-from ml.training import registry, review_classifier, tracking
-from ml.training.candidates import train_candidates
-from ml.training.metrics import churn_metrics, order_metrics
-from ml.training.transformer import TrainConfig
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ml.training.transformer import TrainConfig
+
 RAW_SAMPLE_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """How Airflow runs a step and what the DAG's task table says of it. Deterministic steps
+    (checks, dbt, validation) do not retry: the same input fails the same way. Steps that touch
+    the MLflow store or load models retry once, for transient faults."""
+
+    name: str
+    does: str
+    if_it_fails: str
+    timeout: timedelta
+    retries: int
+
+
+def step(if_it_fails: str, timeout: timedelta, retries: int = 0) -> Callable[[Callable], Callable]:
+    """Declare a pipeline step: its outcome is recorded under its own name (ml/runstatus.py),
+    with `if_it_fails` as what to do, and its task runs with this timeout and these retries."""
+    def declare(fn: Callable) -> Callable:
+        recorded = runstatus.step(fn.__name__, if_it_fails)(fn)
+        does = inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        recorded.declaration = Declaration(fn.__name__, does, if_it_fails, timeout, retries)
+        return recorded
+    return declare
 
 
 def training_examples(settings: Settings, cutoff: str | None = None) -> pd.DataFrame:
     """training_examples (of one cutoff when given) with the clv features, in a fixed order:
     seeded samples must pick the same rows on every run."""
+    from ml.data import warehouse
+    from ml.models.clv import with_clv_features
+
     where = "where as_of = ?" if cutoff else ""
     examples = warehouse.read_frame(
         settings.warehouse, f"select * from {warehouse.BUILD}.training_examples {where} order by as_of, customer_id",
@@ -47,39 +70,68 @@ def training_examples(settings: Settings, cutoff: str | None = None) -> pd.DataF
     return with_clv_features(examples, settings.horizon_days)
 
 
-@step("check_raw", "Land data first: `clm ingest folder DIR` (or `clm ingest cdnow`).")
+def train_config(settings: Settings) -> TrainConfig:
+    """The training knobs: the device's defaults, overridden by CLM_TRAIN_CONFIG's file."""
+    from ml.models.networks import pick_device
+    from ml.training.transformer import TrainConfig
+
+    return TrainConfig.from_json(settings.train_config, pick_device())
+
+
+@step("Land data first: `clm ingest folder DIR` (or `clm ingest cdnow`).", LEASE_WAIT + timedelta(minutes=5))
 def check_raw(as_of: date, settings: Settings) -> dict[str, int]:
-    """Fail early, with what to do, when no raw data has been landed; report what has."""
+    """A scheduled run first waits (up to 6 h) while another run or a `clm` command holds
+    CLM_HOME; then: the landed raw tables exist and `orders` has rows.
+
+    It fails early, with what to do, when no raw data has been landed, and reports what has."""
+    from ml.data.ingest import raw_row_counts
+
     counts = raw_row_counts(settings.raw_dir)
     if counts["orders"] == 0:
         raise ValueError(f"{settings.raw_dir}/orders.parquet has no rows; there is nothing to build features from.")
     return counts
 
 
-@step("validate_raw", "Fix the export named in the message and land it again with `clm ingest folder DIR`.")
+@step("Fix the export named in the message and land it again with `clm ingest folder DIR`.", timedelta(minutes=30))
 def validate_raw(as_of: date, settings: Settings) -> dict:
-    """GX suites on the landed raw tables, on a sample: tolerances. Every row is checked against
-    the contract's rules by the quarantine models during the dbt build."""
+    """GX suites `expectations/raw_*.json` on a sample of each raw table.
+
+    A sample checks tolerances; every row is checked against the contract's rules by the
+    quarantine models during the dbt build."""
+    from ml.data import warehouse
+    from ml.data.contract import RAW_TABLES
+    from ml.data.validate import validate_tables
+
     frames = {f"raw_{name}": warehouse.sample_parquet(settings.raw_dir / f"{name}.parquet", RAW_SAMPLE_ROWS)
               for name in (t.name for t in RAW_TABLES)}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
-@step("train_sentiment", "See the review sentiment run in the MLflow UI (experiment clm); options: CLM_TRAIN_CONFIG.")
+@step("See the review sentiment run in the MLflow UI (experiment clm); options: CLM_TRAIN_CONFIG.",
+      timedelta(hours=1), retries=1)
 def train_sentiment(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
-    """Fine-tune the review sentiment classifier on the stars of reviews written before
-    as_of - H; the reviews since then judge it."""
+    """Fine-tunes the review sentiment classifier on the stars of reviews written before
+    as_of - H (skipped with too few reviews); the reviews since then judge it."""
+    import pandas as pd
+
+    from ml.data import warehouse
+    from ml.training import review_classifier, tracking
+
     experiment = tracking.configure(settings)
     reviews = warehouse.raw_reviews(settings.raw_dir, as_of)
     cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=settings.horizon_days)
-    return review_classifier.train(reviews, cutoff, config or TrainConfig.from_json(settings.train_config, pick_device()),
-                           experiment, settings.sentiment_model_name)
+    return review_classifier.train(reviews, cutoff, config or train_config(settings), experiment,
+                                   settings.sentiment_model_name)
 
 
-@step("score_reviews", "Promote another version of the review sentiment model in MLflow, or delete its champion alias "
-                       "to fall back to the lexicon.")
+@step("Promote another version of the review sentiment model (`clm promote VERSION --model review`), or delete "
+      "its champion alias to fall back to the lexicon.", timedelta(hours=1), retries=1)
 def score_reviews(as_of: date, settings: Settings) -> dict:
-    """Score every review text the sentiment champion has not scored yet, for the feature build."""
+    """Scores every new review text with `models:/clm-review-sentiment@champion`, for the feature build."""
+    from ml.actions import review_sentiment
+    from ml.data import warehouse
+    from ml.training import registry, tracking
+
     tracking.configure(settings)
     texts = warehouse.raw_reviews(settings.raw_dir, as_of)["review_text"]
     with warehouse.connect(settings.warehouse) as con:
@@ -87,60 +139,88 @@ def score_reviews(as_of: date, settings: Settings) -> dict:
                                       registry.champion_version(settings.sentiment_model_name))
 
 
-@step("build_features", "The message names the dbt model or test and example rows; fix the input or the model.")
+@step("The message names the failing dbt model or test and example rows; fix the input or the model.",
+      timedelta(hours=2))
 def build_features(as_of: date, settings: Settings) -> dict[str, dict]:
+    """`dbt build` of staging (bad rows to `quarantine_*`), intermediate, `customer_features`,
+    `training_examples`, `review_sentiment`, `customer_products`, `products`, `campaign_effect`."""
+    from ml.data import dbt_runner
+
     return dbt_runner.build(dbt_runner.FEATURE_SELECTOR, as_of, settings)
 
 
-@step("check_quarantine", "Fix the export: the rows are in build.quarantine_<table> with the rule each broke.")
-def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int]]:
-    """Count quarantined raw rows per table and rule; fail when a table loses too many.
+def quarantine_verdict(quarantined: dict[str, dict[str, int]], landed: dict[str, int],
+                       max_share: float) -> dict[str, float]:
+    """{table: share of its landed rows quarantined} for the tables that lost more than
+    `max_share`: a few bad rows are normal and set aside, a large share is a broken export."""
+    shares = {table: sum(rules.values()) / landed[table] for table, rules in quarantined.items() if landed.get(table)}
+    return {table: share for table, share in shares.items() if share > max_share}
 
-    A few bad rows are normal and are set aside; a large share means a broken export, and
-    building on the rest would quietly mislead everyone downstream.
-    """
+
+@step("Fix the export: the rows are in build.quarantine_<table> with the rule each broke.", timedelta(minutes=10))
+def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int]]:
+    """Fails when a raw table loses more than `CLM_MAX_QUARANTINE_SHARE` (5%) of its rows; the
+    error counts rows per rule.
+
+    Building on the rest of a broken export would quietly mislead everyone downstream."""
+    from ml.data import warehouse
+    from ml.data.ingest import raw_row_counts
+
     counts = warehouse.quarantine_counts(settings.warehouse)
-    raw = raw_row_counts(settings.raw_dir)
-    broken = []
-    for table, rules in counts.items():
-        share = sum(rules.values()) / raw[table] if raw[table] else 0.0
-        if share > settings.max_quarantine_share:
+    landed = raw_row_counts(settings.raw_dir)
+    broken = quarantine_verdict(counts, landed, settings.max_quarantine_share)
+    if broken:
+        lines = []
+        for table, share in broken.items():
             detail = ", ".join(
                 f"{rule} {n:,} (e.g. {', '.join(warehouse.quarantine_examples(settings.warehouse, table, rule))})"
-                for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]))
-            broken.append(f"{table}: {share:.1%} of {raw[table]:,} rows quarantined ({detail}); "
-                          f"see {warehouse.BUILD}.quarantine_{table}")
-    if broken:
+                for rule, n in sorted(counts[table].items(), key=lambda kv: -kv[1]))
+            lines.append(f"{table}: {share:.1%} of {landed[table]:,} rows quarantined ({detail}); "
+                         f"see {warehouse.BUILD}.quarantine_{table}")
         raise ValueError(
             f"Too much bad input (limit {settings.max_quarantine_share:.0%} per table, CLM_MAX_QUARANTINE_SHARE); "
-            "nothing was published:\n  " + "\n  ".join(broken)
+            "nothing was published:\n  " + "\n  ".join(lines)
         )
     return counts
 
 
-@step("validate_features", "The message names the column, the rule and example customer_ids; fix the input.")
+@step("The message names the column, the rule and example customer_ids; fix the input.", timedelta(minutes=30))
 def validate_features(as_of: date, settings: Settings) -> dict:
+    """GX suites on `customer_features` and `training_examples`."""
+    from ml.data import warehouse
+    from ml.data.validate import validate_tables
+
     frames = {name: warehouse.read_table(settings.warehouse, name) for name in ("customer_features", "training_examples")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
-@step("evaluate_sentiment", "Compare the two in the published review_sentiment table (sentiment_label, lexicon_label).")
+@step("Compare the two in the published review_sentiment table (sentiment_label, lexicon_label).",
+      timedelta(minutes=10), retries=1)
 def evaluate_sentiment(as_of: date, settings: Settings) -> dict:
-    """Macro-F1 of the classifier and of the lexicon against the stars, on the reviews written
-    since the classifier's cutoff, logged to the classifier's MLflow run and version."""
+    """Macro-F1 of the classifier and of the lexicon on the reviews since its cutoff, logged to
+    the classifier's MLflow run and version."""
+    from ml.data import warehouse
+    from ml.training import review_classifier, tracking
+
     tracking.configure(settings)
     reviews = warehouse.read_table(settings.warehouse, "review_sentiment")
     return review_classifier.compare_with_lexicon(reviews, settings.sentiment_model_name)
 
 
-@step("train", "See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.")
-def train_model(as_of: date, settings: Settings, config: TrainConfig | None = None) -> list[dict]:
-    """Train every model family on the same split; each is logged to MLflow as a candidate.
+@step("See the training run in the MLflow UI (experiment clm); training options: CLM_TRAIN_CONFIG.",
+      timedelta(hours=4), retries=1)
+def train(as_of: date, settings: Settings, config: TrainConfig | None = None) -> list[dict]:
+    """Trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, their blend, the transformer) on
+    the same time-based split and logs each to MLflow.
+
     What they learnt from is remembered, for `training_examples_changed`."""
+    from ml.data import warehouse
+    from ml.training import registry, tracking
+    from ml.training.candidates import train_candidates
+
     experiment = tracking.configure(settings)
     learnt_from = warehouse.fingerprint(settings.warehouse, "training_examples")
-    results = train_candidates(training_examples(settings),
-                               config or TrainConfig.from_json(settings.train_config, pick_device()), experiment)
+    results = train_candidates(training_examples(settings), config or train_config(settings), experiment)
     trained_on(settings).write_text(json.dumps({"fingerprint": learnt_from, "as_of": as_of.isoformat()}))
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
     return [{**asdict(r), "metrics": {k: (None if registry.undefined(v) else v) for k, v in r.metrics.items()}}
@@ -151,18 +231,28 @@ def trained_on(settings: Settings) -> Path:
     return settings.home / "trained_on.json"
 
 
-@step("training_examples_changed", "Nothing to do: the next training run reads the examples again.")
+@step("Nothing to do: the next training run reads the examples again.", timedelta(minutes=10))
 def training_examples_changed(as_of: date, settings: Settings) -> bool:
-    """Whether training_examples differ from those the last training learnt from (a new cutoff's
-    labels are complete, or late data changed old ones): then the training DAG should run."""
+    """Whether `training_examples` differ from what the last training learnt from (a new
+    cutoff's labels are complete, or late data changed old ones): then `clm_training` should run."""
+    from ml.data import warehouse
+
     path = trained_on(settings)
     last = json.loads(path.read_text())["fingerprint"] if path.exists() else None
     return warehouse.fingerprint(settings.warehouse, "training_examples") != last
 
 
-@step("register", "See the version's tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.")
-def register_model(as_of: date, settings: Settings, candidates: list[dict]) -> list[dict]:
-    """Register every candidate; the champion is re-scored on the candidates' holdout to compare."""
+@step("See the versions' `gate_reason` tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.",
+      timedelta(minutes=30), retries=1)
+def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[dict]:
+    """Registers every candidate; the gate promotes the best to champion when it beats the
+    champion, re-scored on the candidates' holdout."""
+    import mlflow
+
+    from ml.models.features import model_input
+    from ml.training import registry, tracking
+    from ml.training.metrics import churn_metrics, order_metrics
+
     tracking.configure(settings)
     champion_metrics = None
     if registry.champion_version(settings.model_name) is not None:
@@ -178,9 +268,18 @@ def register_model(as_of: date, settings: Settings, candidates: list[dict]) -> l
     return [asdict(r) for r in registrations]
 
 
-@step("score", "Roll back to the previous champion with `clm rollback`, or promote a version: `clm promote VERSION`.")
-def score_customers(as_of: date, settings: Settings) -> dict:
-    """Score every customer in customer_features with the champion, into the build schema."""
+@step("Roll back to the previous champion with `clm rollback`, or promote a version: `clm promote VERSION`.",
+      timedelta(hours=2))
+def score(as_of: date, settings: Settings) -> dict:
+    """Scores all customers with `models:/<name>@champion`, in chunks of `CLM_SCORE_CHUNK_ROWS`
+    (20,000), logging the rate and the time left, into the build schema."""
+    import mlflow
+
+    from ml.actions import scoring
+    from ml.actions.reasons import Explainer
+    from ml.data import warehouse
+    from ml.training import registry, tracking
+
     tracking.configure(settings)
     version = registry.champion_version(settings.model_name)
     if version is None:
@@ -200,28 +299,20 @@ def score_customers(as_of: date, settings: Settings) -> dict:
         scored = scoring.score_to_parquet(
             scoring.read_chunks(settings.warehouse, table, settings.score_chunk_rows, settings.horizon_days),
             model.unwrap_python_model().predictor, Explainer(churn_explainer(settings, model)), out, constants, total)
-        rows = warehouse.stage_scores(settings.warehouse, out, as_of)
+        rows = warehouse.stage_scores(settings.warehouse, out)
     finally:
         out.unlink(missing_ok=True)
     return {"rows": rows, "model_version": version, "model_family": family,
             "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second}
 
 
-@step("recommend", "The message says what failed; recommendations learn from build.customer_products.")
-def recommend_products(as_of: date, settings: Settings) -> dict:
-    """Top-K products for every customer, for the dbt model recommendations; the evaluation on
-    the last H days (recall@K and NDCG@K against popularity) is logged to MLflow first."""
-    purchases = warehouse.read_table(settings.warehouse, "customer_products")
-    customers = warehouse.read_frame(settings.warehouse, f"select customer_id from {warehouse.BUILD}.customer_features")
-    run_id = recommendations.log_evaluation(recommendations.evaluate(purchases), as_of.isoformat(), tracking.configure(settings))
-    top_k = recommendations.Recommender.fit(purchases).recommend(customers["customer_id"]).assign(as_of=as_of)
-    rows = warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, top_k)
-    return {"rows": rows, "evaluation_run_id": run_id}
-
-
-def churn_explainer(settings: Settings, champion) -> GbmModel:
+def churn_explainer(settings: Settings, champion):
     """The LightGBM model whose attributions explain the champion's churn scores: itself, the
     blend's LightGBM half, or else the registry's latest LightGBM candidate (ml/actions/reasons.py)."""
+    import mlflow
+
+    from ml.models.baselines import BlendModel, GbmModel
+
     predictor = champion.unwrap_python_model().predictor
     if isinstance(predictor, BlendModel):
         return predictor.gbm
@@ -230,16 +321,42 @@ def churn_explainer(settings: Settings, champion) -> GbmModel:
     return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{GbmModel.family}").unwrap_python_model().predictor
 
 
-@step("build_marts", "The message names the dbt model or test that failed and example rows.")
+@step("The message says what failed; recommendations learn from build.customer_products.", timedelta(hours=1))
+def recommend(as_of: date, settings: Settings) -> dict:
+    """Top-10 products per customer (repeat, co-purchase, popular); its recall@10 / NDCG@10 on
+    the last H days, against popularity, logged to MLflow first."""
+    from ml.actions import recommendations
+    from ml.data import warehouse
+    from ml.training import tracking
+
+    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    customers = warehouse.read_frame(settings.warehouse, f"select customer_id from {warehouse.BUILD}.customer_features")
+    run_id = recommendations.log_evaluation(recommendations.evaluate(purchases), as_of.isoformat(),
+                                            tracking.configure(settings))
+    top_k = recommendations.Recommender.fit(purchases).recommend(customers["customer_id"]).assign(as_of=as_of)
+    rows = warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, top_k)
+    return {"rows": rows, "evaluation_run_id": run_id}
+
+
+@step("The message names the failing dbt model or test and example rows.", timedelta(minutes=30))
 def build_marts(as_of: date, settings: Settings) -> dict[str, dict]:
+    """`dbt build` of `customer_scores` (score history), `customer_segments`, `churn_alerts`,
+    `next_best_action` (with its holdouts) and `recommendations`."""
+    from ml.data import dbt_runner
+
     return dbt_runner.build(dbt_runner.MARTS_SELECTOR, as_of, settings)
 
 
-@step("validate_marts", "The message names the column and rule; compare the champion with the last run's in MLflow. "
-                        "A shop that really changed that much: raise CLM_MAX_CHURN_SHIFT for this run.")
+@step("The message names the column and rule; compare the champion with the last run's in MLflow. "
+      "A shop that really changed that much: raise CLM_MAX_CHURN_SHIFT for this run.", timedelta(minutes=30))
 def validate_marts(as_of: date, settings: Settings) -> dict:
-    """GX on this run's scores, with the previous scoring date's mean churn probability as the
-    drift reference (the run's own on a first run)."""
+    """GX suites on this run's scores, with the previous scoring date's mean churn probability
+    as the drift reference (the run's own on a first run)."""
+    import pandas as pd
+
+    from ml.data import warehouse
+    from ml.data.validate import validate_tables
+
     scores = warehouse.read_frame(settings.warehouse,
                                   f"select * from {warehouse.BUILD}.{warehouse.SCORES} where as_of = ?", [as_of])
     previous = warehouse.read_frame(
@@ -253,6 +370,11 @@ def validate_marts(as_of: date, settings: Settings) -> dict:
     return validate_tables({"customer_scores": scores}, settings.expectations_dir, settings.gx_root, parameters)
 
 
-@step("publish", "Nothing analysts read changed; re-run the date once the message's cause is fixed.")
+@step("Nothing analysts read changed; re-run the date once the message's cause is fixed.",
+      timedelta(minutes=10), retries=1)
 def publish(as_of: date, settings: Settings) -> dict[str, int]:
+    """Writes every dbt model tagged `published` into a new analysts' database and renames it
+    over `analytics.duckdb`: nothing analysts read changed before this task."""
+    from ml.data import dbt_runner, warehouse
+
     return warehouse.publish(settings.warehouse, settings.analytics_db, as_of, dbt_runner.published_models(settings))

@@ -4,17 +4,17 @@
 -- Cutoffs on a fixed calendar leave the training examples unchanged from one daily run to the
 -- next; they change when a month's labels complete (or late data changes old ones), which is
 -- when the daily DAG asks for training.
--- The scoring date comes from the environment (CLM_AS_OF, set by `clm run --as-of`): dbt then
--- re-parses only this file when the date moves, where a changed --vars re-parses the whole
--- project on every daily run. `--vars '{as_of: ...}'` still overrides it by hand. Without
--- either (`dbt build` by hand), it is the day after the last order that passed the contract.
+-- The scoring date is decided by clm (ml/run/dates.py) and comes from the environment
+-- (CLM_AS_OF): dbt then re-parses only this file when the date moves, where a changed --vars
+-- re-parses the whole project on every daily run. `--vars '{as_of: ...}'` gives it by hand.
 {% set as_of = var('as_of', none) or env_var('CLM_AS_OF', '') %}
+{% if execute and not as_of %}
+    {{ exceptions.raise_compiler_error(
+        "No scoring date: clm decides it (`clm run --as-of DATE`, or the day after the last valid order). "
+        ~ "Running dbt by hand, give it: --vars '{as_of: YYYY-MM-DD}' or CLM_AS_OF=YYYY-MM-DD.") }}
+{% endif %}
 with scoring_date as (
-    {% if as_of %}
-    select cast('{{ as_of }}' as date) as as_of
-    {% else %}
-    select cast(max(ordered_at) as date) + 1 as as_of from {{ ref('stg_shop__orders') }}
-    {% endif %}
+    select cast('{{ as_of or "1970-01-01" }}' as date) as as_of
 ),
 
 first_order as (
