@@ -47,7 +47,7 @@ def test_a_review_classifier_pickled_under_the_old_layout_unpickles_to_its_new_h
 def test_a_logged_model_ships_only_the_models_wing_and_predicts_without_the_rest_of_clm(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        mlflow.set_experiment("layout")
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("layout", (tmp_path / "artifacts").as_uri()))
         model = ClvModel(-1.2, 0.3, 0.8, 0.2, 9.5, [10.0, 40.0])
         with mlflow.start_run():
             uri = tracking.log_customer_model(model.save(tmp_path / "model"), ClvModel.family)
