@@ -1,10 +1,11 @@
 """The Airflow side of the pipeline's steps, shared by the two DAGs.
 
 `clm_daily` (dags/clm_daily.py) and `clm_training` (dags/clm_training.py) run some of the
-same steps (the raw checks and the feature build); each step is defined here once, as a
-TaskFlow task with its timeout and retries, so both DAGs run it the same way. The steps
-themselves are plain functions of ml/run/steps.py; this module only reads the run's scoring
-date and settings and hands them over.
+same steps (the raw checks and the feature build). Each step is a plain function of
+ml/run/steps.py that declares its timeout, retries and what to do if it fails; here it becomes a
+TaskFlow task named after it, so both DAGs run it the same way, and the DAGs' task tables are
+made from the same declarations. This module only reads the run's scoring date and settings
+and hands them over.
 """
 
 from __future__ import annotations
@@ -75,13 +76,13 @@ def scoring_date(context=None) -> date:
     The logical date stays the moment the run was made, so the UI shows real times."""
     from airflow.sdk import get_current_context
 
-    from ml.run.dates import scoring_date as choose
+    from ml.run import dates
     from ml.settings import load
 
     context = context or get_current_context()
     requested = context["params"].get("as_of")
     moment = context.get("data_interval_end") or context.get("logical_date")
-    return choose(load().raw_dir, date.fromisoformat(requested) if requested else None,
+    return dates.scoring_date(load().raw_dir, date.fromisoformat(requested) if requested else None,
                   moment.date() if moment else None)
 
 
