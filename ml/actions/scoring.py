@@ -4,9 +4,10 @@ customer_features is read from DuckDB as Arrow record batches of `chunk_rows` cu
 chunk is prepared (for the transformer: rendered and tokenised with the fast tokenizer), scored,
 explained (the churn reasons) and appended to a Parquet file. Where a core is free of inference
 (a GPU, or more cores than torch's threads) a background thread prepares the next chunk while
-this one is inferred; on 2 cores it would take a core from torch's 2 threads (measured: 707
-customers/s overlapped against 840 one after the other). The file is loaded into the build
-schema in one statement at the end, so a scoring step that dies half way stages nothing.
+this one is inferred; on 2 cores it would take a core from torch's 2 threads and slow both
+(docs/decisions/0004-no-overlap-of-preparation-and-inference-on-2-cores.md). The file is
+loaded into the build schema in one statement at the end, so a scoring step that dies half way
+stages nothing.
 
 The clv features (BG/NBD and Gamma-Gamma fitted on the whole as-of date, ml/models/clv.py) need every
 customer at once; they are fitted first on the four columns they read and joined to each chunk.
@@ -32,7 +33,7 @@ from ml.models.clv import CLV_FEATURES, clv_features
 from ml.models.features import model_input
 from ml.progress import Progress
 
-# What the clv features are fitted on (ml/clv.rfm_inputs).
+# What the clv features are fitted on (ml/models/clv.rfm_inputs).
 CLV_INPUTS = ("customer_id", "as_of", "frequency", "days_since_first_order", "recency_days", "avg_order_value")
 
 

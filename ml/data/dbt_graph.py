@@ -4,12 +4,12 @@ did to it (built, failed with dbt's error, or skipped).
 
 The graph is read from the project's files, not from a dbt manifest: the DAG file is parsed
 every 30 seconds by Airflow and on a fresh clone before dbt ever ran, and `dbt ls` would cost
-seconds at every parse. tests/test_dbt_graph.py holds it equal to what `dbt ls` selects.
+seconds at every parse. tests/test_schema.py holds it equal to what `dbt ls` selects.
 
 Why one build and reporting tasks rather than one dbt process per model (cosmos' LOCAL mode):
 the base, staging and intermediate models live in an in-memory database for the length of one
-dbt process (ml/data/dbt_runner.py), and a dbt process costs seconds to start; see the README's
-"dbt models as tasks".
+dbt process (ml/data/dbt_runner.py), and a dbt process costs seconds to start; the measurement
+is in docs/decisions/0001-one-dbt-build-reported-as-tasks.md.
 """
 
 from __future__ import annotations

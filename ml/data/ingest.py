@@ -104,7 +104,7 @@ def day_after_last_order(raw_dir: Path) -> date:
         """).fetchone()[0]
     if last is None:
         raise ContractError(f"{orders} has no order that keeps the contract's rules, so there is no scoring date; "
-                            "see the rules in README (Bad input) and fix the export.")
+                            "see the rules in docs/your-data.md (Bad input) and fix the export.")
     return last.date() + timedelta(days=1)
 
 

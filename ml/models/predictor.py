@@ -41,7 +41,7 @@ class Preprocess:
     spend_factor: float = 1.0
     # The numeric features the model was trained on, in order (None: saved before this was kept).
     numeric_features: list[str] | None = None
-    # The text rendering it learnt (ml/features.render_text); 1 for models saved before it was kept.
+    # The text rendering it learnt (ml/models/features.render_text); 1 for models saved before it was kept.
     rendering: int = 1
 
     @property

@@ -1,0 +1,92 @@
+"""Where a benchmark's result goes besides the terminal: a Markdown file under docs/benchmarks/,
+with the command that produced it, the date, the commit and the machine (CPU model, cores, its
+bf16 instructions, the GPU), so a table in the docs is always one a bench script wrote.
+
+    report.write("scoring", "Scoring", table, notes="...")   # docs/benchmarks/scoring.md
+
+docs/benchmarks.md explains each bench and links its file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "docs" / "benchmarks"
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu() -> dict[str, object]:
+    """The CPU's model, cores and bf16 flags, from /proc/cpuinfo (empty where there is none)."""
+    model, flags = "unknown", set()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return {"model": model, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "flags": {flag: flag in flags for flag in BF16_FLAGS}}
+
+
+def gpu() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+def commit() -> str:
+    """The short commit, marked when the working tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "unknown"
+    return head + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def command() -> str:
+    """How the bench was started, with paths inside the repository relative to it and any other
+    path as <dir>, so a file never records where this machine keeps things."""
+    def shown(arg: str) -> str:
+        path = Path(arg)
+        if not path.is_absolute():
+            return arg
+        try:
+            return str(path.resolve().relative_to(ROOT))
+        except ValueError:
+            return "<dir>"
+    return " ".join(["python", *(shown(arg) for arg in sys.argv)])
+
+
+def header(title: str) -> str:
+    machine = cpu()
+    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in machine["flags"].items())
+    lines = [f"# {title}", "",
+             "Written by the bench script, not by hand: run the command again to replace it.", "",
+             f"- command: `{command()}`",
+             f"- date: {date.today().isoformat()}",
+             f"- commit: {commit()}",
+             f"- CPU: {machine['model']}, {machine['cores']} cores; {flags}"]
+    if (name := gpu()) is not None:
+        lines.append(f"- GPU: {name}")
+    return "\n".join(lines)
+
+
+def write(name: str, title: str, body: str, notes: str = "", folder: Path = FOLDER) -> Path:
+    """docs/benchmarks/<name>.md: the header, the body (a Markdown table) and notes; its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.md"
+    path.write_text("\n\n".join(part for part in (header(title), body.strip(), notes.strip()) if part) + "\n")
+    print(f"written: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return path
