@@ -5,7 +5,8 @@ per input column by following the customer's path through every tree: each split
 score from the node's value to the child's, and that move is credited to the split's feature
 (Saabas' path attribution, as in `treeinterpreter`). The contributions add up to the score,
 like SHAP values, but cost one leaf look-up per tree instead of TreeSHAP's walk over every
-path: LightGBM's `pred_contrib` took 0.67 ms a customer on 2 cores, 11 minutes for a million.
+path, which every customer of every run could not afford (LightGBM's `pred_contrib`; the
+numbers are in docs/decisions/0003-churn-reasons-by-path-attribution.md).
 A feature and its missing-value flag count as one. The three features pushing the risk up most
 become sentences such as "no order in 120 days (usually every 30)" or "latest review: 1 star".
 

@@ -22,7 +22,8 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 @lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """True on CPUs with native bf16 matrix instructions (AVX512-BF16 or AMX): there bf16 runs
-    MiniLM 3-4x faster than fp32; elsewhere bf16 is emulated and slower."""
+    MiniLM faster than fp32; elsewhere bf16 is emulated and slower
+    (docs/decisions/0010-bf16-on-cpus-with-native-bf16.md)."""
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists():
         return False

@@ -3,8 +3,8 @@ fitted by maximising their closed-form likelihoods (Fader, Hardie & Lee 2005; Fa
 2013) with scipy.
 
 Both likelihoods are sums of a few log-gamma terms per customer, so a fit is a four- or
-three-parameter optimisation over vectorised numpy: well under a second for 100,000 buyers,
-where pymc-marketing's MAP fits spent 6-7 s compiling their graphs in every process. The
+three-parameter optimisation over vectorised numpy, with none of the graph compiling that
+pymc-marketing's MAP fits paid in every process (docs/decisions/0002-bgnbd-fitted-with-scipy.md). The
 parameters carry weak log-normal priors (log-parameter ~ Normal(0, 3)), which change nothing on
 thousands of buyers and keep a fit on a handful of them finite. Fits use at most FIT_SAMPLE
 buyers (a seeded sample): four parameters are pinned down long before that, and the fit's cost

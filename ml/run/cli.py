@@ -198,7 +198,7 @@ def _run_dags(runs: list[tuple[str, date]], command: str, args, settings) -> int
 def _prepare_airflow(settings) -> None:
     """Migrate Airflow's database and store the DAGs there (what the UI shows) when Airflow,
     its database, the DAGs or the dbt project (the model tasks) changed since the last time:
-    the two commands cost about 8 s, every run."""
+    the two commands are too slow to run every time (docs/decisions/0014-airflow-prepared-only-when-changed.md)."""
     import hashlib
     from importlib.metadata import version
 

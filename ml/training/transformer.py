@@ -6,8 +6,8 @@ holdout for the model that goes live, log it.
 
 The second calibration is the cheap form of refitting on every labelled cutoff once the model
 is judged: the holdout is the newest cutoff whose labels are complete, so it is the closest
-picture of what the scoring date will bring. On CDNOW the validation split's factors left the
-holdout's aggregate orders 16% high; the holdout's own factors carry the shop's latest trend.
+picture of what the scoring date will bring: the holdout's own factors carry the shop's latest
+trend (what that changed on CDNOW is in docs/model.md, "Calibration").
 The logged holdout metrics are those of the validation-calibrated model, a fair estimate of
 what the procedure does on a cutoff it has not seen.
 """
@@ -47,7 +47,7 @@ class TrainConfig:
 
     base_model: str = field(default_factory=default_base_model)
     # Tokens of a customer's rendering: its latest review comes first, so the cut falls on
-    # numbers the numeric features hold anyway (48: 1.3x faster than 64 on a CPU).
+    # numbers the numeric features hold anyway (48 tokens: docs/decisions/0005-renderings-of-48-tokens-review-first.md).
     max_length: int = 48
     batch_size: int = 32
     epochs: int = 2

@@ -1,7 +1,8 @@
 -- Browsing behaviour per customer as of each date, from days strictly before that date.
 -- Each session-day is summed once into its period between as-of dates (int_as_of_periods); a
 -- date then adds up the few periods before it instead of re-reading every day once per as-of
--- date (half the time at 100M events). The 30-day trend windows read only the days near a date.
+-- date (docs/decisions/0012-feature-sums-per-period.md). The 30-day trend windows read only the
+-- days near a date.
 with periods as (
     select * from {{ ref('int_as_of_periods') }}
 ),

@@ -7,10 +7,10 @@
 }}
 -- Clickstream rolled up to one row per customer, day and session: the grain every as-of date
 -- reuses, so events are scanned once however many cutoffs a run computes. Counting a
--- period's rows counts its sessions per day, so no second roll-up to days is needed (5 s of
--- 15 at 100M events). Events without a session id form one row per customer and day: one
--- session. Ids keep the export's type: customer_id becomes text in int_events_aggregated_as_of,
--- after the sum per period (text ids here cost 2-3 s more at 100M events, written and tested).
+-- period's rows counts its sessions per day, so no second roll-up to days is needed. Events
+-- without a session id form one row per customer and day: one session. Ids keep the export's
+-- type: customer_id becomes text in int_events_aggregated_as_of, after the sum per period,
+-- where there are fewer rows to cast (docs/decisions/0012-feature-sums-per-period.md).
 -- Incremental: a run re-reads only the last `events_lookback_days` days (late events, a day
 -- re-run) and replaces those days whole. A fresh ingest rebuilds it from scratch.
 select

@@ -1,9 +1,10 @@
 {{ config(materialized='view') }}
 -- Raw clickstream, typed, with the first contract rule each row breaks (NULL when none).
 -- Events may come from visitors the customer table does not hold yet, so only product ids
--- are checked for orphans. Event, session and customer ids keep the export's type: at 100M
--- rows the text cast costs more than the rules, so customer_id becomes text after the sums per
--- period (int_events_aggregated_as_of), and ids on the quarantined rows only (quarantine_events).
+-- are checked for orphans. Event, session and customer ids keep the export's type: casting
+-- every event's ids to text costs more than the rules, so customer_id becomes text after the
+-- sums per period (int_events_aggregated_as_of), and ids on the quarantined rows only
+-- (quarantine_events; docs/decisions/0012-feature-sums-per-period.md).
 with source as (
     select * from {{ source('shop', 'events') }}
 ),
