@@ -7,6 +7,8 @@ ordered at all. Rows: the published scores (the champion), then the latest regis
 of each family (`@transformer`, `@lightgbm`, `@bg_nbd`, `@blend`) scored on the same customers.
 
     python bench/cdnow_report.py --as-of 1997-10-01
+
+The table is also written to docs/benchmarks/cdnow.md (bench/report.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import date, timedelta
 import mlflow
 import numpy as np
 import pandas as pd
+import report
 from sklearn.metrics import roc_auc_score
 
 from ml import settings as settings_module
@@ -67,9 +70,13 @@ def main() -> None:
             "aggregate error": (predicted.sum() - truth.sum()) / truth.sum(),
             "churn ROC-AUC": roc_auc_score(truth == 0, scores["churn_probability"].to_numpy("float64")),
         })
-    print(f"CDNOW, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, "
-          f"{int(truth.sum()):,} actual orders")
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
+    summary = f"CDNOW, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, {int(truth.sum()):,} actual orders"
+    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
+    print(summary)
+    print(table)
+    report.write("cdnow", "CDNOW: every family's forecast against what happened", table,
+                 f"{summary}. Run after `clm ingest cdnow` and `clm run --as-of {args.as_of}`; the champion's "
+                 "row is the published scores, the others each family's latest registered version.")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ empty warehouse with a warm parse cache, and the feature bench's hand-written qu
 * `one build, scratch on disk`: the same, with the intermediate models written to a file;
 * `one process per model`: `dbt build --select <node>` for each node, parents first, on disk.
 
+The table is also written to docs/benchmarks/dbt_tasks.md (bench/report.py).
+
     python bench/dbt_tasks.py                # 10M events
     python bench/dbt_tasks.py --events 1e8
 """
@@ -26,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
 from features import AS_OF, CUTOFFS, SELECTOR, build_command, hand_command, measure, warm_parse_cache, write_shop  # noqa: E402
 
 from ml.data import dbt_graph  # noqa: E402
@@ -78,12 +81,17 @@ def main() -> None:
     hand_s, _ = measure(hand_command(home, work / "hand.duckdb"), env)
     print(f"{events:,} events, {len(nodes)} dbt nodes in {SELECTOR}; hand query {hand_s:.1f} s")
     print(f"{'side':<42} {'s':>7} {'/ hand':>7} {'peak GB':>8}")
+    rows = [{"side": "hand-written query", "s": hand_s, "/ hand": 1.0, "peak GB": None}]
     for name, (command, side_env) in sides.items():
         warm_parse_cache(side_env)
         (home / "warehouse.duckdb").unlink(missing_ok=True)
         (work / "scratch.duckdb").unlink(missing_ok=True)
         seconds, peak = measure(command, side_env)
         print(f"{name:<42} {seconds:>7.1f} {seconds / hand_s:>7.2f} {peak / 2**30:>8.2f}", flush=True)
+        rows.append({"side": name, "s": seconds, "/ hand": seconds / hand_s, "peak GB": peak / 2**30})
+    report.write("dbt_tasks", "dbt models as tasks: one build against a dbt process per model", report.table(rows),
+                 f"{events:,} events, {len(nodes)} dbt nodes in `{SELECTOR}`; one run of each side, each from an "
+                 "empty warehouse with a warm parse cache.")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -5,7 +5,7 @@ order per 20) is written as Parquet by DuckDB itself, landed with `clm ingest`, 
 
 * `dbt`: `dbt build --select +customer_features`, the features and everything upstream of
   them (contract rules, staging, the four as-of dates, every feature) with all their tests,
-  through the pipeline's own `transform.build` (full refresh of the new snapshot). dbt's
+  through the pipeline's own `dbt_runner.build` (full refresh of the new snapshot). dbt's
   parse cache is warm, as in every scheduled run after the first: a run parses the unchanged
   project from the previous day's cache (a first run ever parses it whole, ~3 s more);
 * `hand`: one DuckDB query over the same landed files computing the core aggregates (RFM from
@@ -15,7 +15,8 @@ order per 20) is written as Parquet by DuckDB itself, landed with `clm ingest`, 
 Both run in their own process; wall time and peak resident memory (process tree) are measured.
 The two sides alternate `--repeats` times (3 by default) on the same landed shop: times on a
 shared VM vary by 10-20% run to run, so the ratio is of the medians, and the spread is printed.
-Prints events/second, the dbt/hand ratio, and peak memory (the largest of the runs) per size.
+Prints events/second, the dbt/hand ratio, and peak memory (the largest of the runs) per size,
+and writes them to docs/benchmarks/features.md (bench/report.py).
 
     python bench/features.py                 # 1M, 10M, 100M events
     python bench/features.py --sizes 1e6     # a quick look
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import psutil
+import report
 import yaml
 
 AS_OF = date(2026, 1, 1)
@@ -156,8 +158,8 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 def warm_parse_cache(env: dict[str, str]) -> None:
     """`dbt parse` as of the day before, leaving the parse cache yesterday's scheduled run would."""
-    parse = ("from datetime import date; from ml import settings, transform; "
-             f"transform.run_dbt(['parse'], date.fromisoformat('{AS_OF - timedelta(days=1)}'), settings.load())"
+    parse = ("from datetime import date; from ml import settings; from ml.data import dbt_runner; "
+             f"dbt_runner.run_dbt(['parse'], date.fromisoformat('{AS_OF - timedelta(days=1)}'), settings.load())"
              ".check_returncode()")
     subprocess.run([sys.executable, "-c", parse], env=env, check=True)
 
@@ -176,8 +178,8 @@ def slowest_nodes(run_results: Path, count: int = 5) -> str:
 
 def build_command() -> list[str]:
     """The pipeline's own dbt build of SELECTOR, in a process of its own."""
-    return [sys.executable, "-c", "from datetime import date; from ml import settings, transform; "
-            f"transform.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())"]
+    return [sys.executable, "-c", "from datetime import date; from ml import settings; from ml.data import dbt_runner; "
+            f"dbt_runner.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())"]
 
 
 def hand_command(home: Path, hand_db: Path) -> list[str]:
@@ -240,11 +242,21 @@ def main() -> None:
         print(f"{'':>12} {args.repeats} runs each: dbt {r['dbt_range'][0]:.1f}-{r['dbt_range'][1]:.1f} s, "
               f"hand {r['hand_range'][0]:.1f}-{r['hand_range'][1]:.1f} s (medians above)", flush=True)
         print(f"{'':>12} slowest in dbt (last run): {r['slowest']}", flush=True)
+    notes = [f"Medians of {args.repeats} alternating runs of each side per size; dbt's parse cache warm.", ""]
+    notes += [f"- {r['events']:,} events, dbt's slowest steps (last run): {r['slowest']}" for r in results]
     if len(results) > 1:
         first, last = results[0], results[-1]
         growth = (last["dbt_s"] / first["dbt_s"]) / (last["events"] / first["events"])
-        print(f"scaling: {last['events'] / first['events']:.0f}x the events took "
-              f"{last['dbt_s'] / first['dbt_s']:.1f}x the dbt time (1.0 = linear per event: {growth:.2f})")
+        scaling = (f"scaling: {last['events'] / first['events']:.0f}x the events took "
+                   f"{last['dbt_s'] / first['dbt_s']:.1f}x the dbt time (1.0 = linear per event: {growth:.2f})")
+        print(scaling)
+        notes += ["", scaling[0].upper() + scaling[1:] + "."]
+    report.write("features", "Feature build: dbt against a hand-written DuckDB query", report.table([
+        {"events": r["events"], "customers": r["customers"], "dbt s": r["dbt_s"],
+         "dbt range s": f"{r['dbt_range'][0]:.1f}-{r['dbt_range'][1]:.1f}", "hand s": r["hand_s"],
+         "hand range s": f"{r['hand_range'][0]:.1f}-{r['hand_range'][1]:.1f}", "dbt / hand": r["dbt_s"] / r["hand_s"],
+         "dbt events/s": round(r["events"] / r["dbt_s"]), "dbt peak GB": r["dbt_peak_gb"],
+         "hand peak GB": r["hand_peak_gb"]} for r in results]), "\n".join(notes))
     shutil.rmtree(work, ignore_errors=True)
 
 

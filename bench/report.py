@@ -90,3 +90,10 @@ def write(name: str, title: str, body: str, notes: str = "", folder: Path = FOLD
     path.write_text("\n\n".join(part for part in (header(title), body.strip(), notes.strip()) if part) + "\n")
     print(f"written: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
+
+
+def table(rows: list[dict], floatfmt: str = ",.2f") -> str:
+    """Rows of equal keys as a Markdown table."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=floatfmt)

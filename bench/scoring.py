@@ -19,6 +19,8 @@ end beside it.
     python bench/scoring.py --customers 1000000   # one size
     python bench/scoring.py --large --json        # 10k, 100k and 1M; a JSON line per size
     python bench/scoring.py --customers 1000000 --families lightgbm
+
+The table is also written to docs/benchmarks/scoring.md (bench/report.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import report
 import torch
 from shop import AS_OF, build_shop
 from transformers import AutoTokenizer
@@ -151,7 +154,8 @@ def main() -> None:
     folders = save_models(settings, work / "models")
     device = pick_device()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"device: {name}; {'bf16' if uses_bf16(device) else 'fp32'}; chunks of {args.chunk_rows:,} customers")
+    setup = f"device: {name}; {'bf16' if uses_bf16(device) else 'fp32'}; chunks of {args.chunk_rows:,} customers"
+    print(setup)
 
     rows, lines = [], []
     for size in sizes:
@@ -169,7 +173,12 @@ def main() -> None:
                 lines.append({"customers": size, "end_to_end_per_s": round(rate, 1), "bare_forward_per_s": round(bare, 1),
                               "ratio": round(ratio, 3), "peak_rss_gb": round(peak, 2)})
         db.unlink()
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=",.2f"))
+    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=",.2f")
+    print(table)
+    report.write("scoring", "Scoring: end to end against the bare forward pass", table,
+                 f"{setup[0].upper()}{setup[1:]}. Each family and the bare forward pass in a fresh process; "
+                 "the ratio is within this run. MiniLM with fresh heads; the customers are a "
+                 f"{SHOP_CUSTOMERS:,}-customer synthetic shop's features repeated with new ids.")
     if args.json:
         for line in lines:
             print(json.dumps(line))

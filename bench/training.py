@@ -5,7 +5,8 @@ shop run through the dbt project). `ours` is the pipeline's own path: text rende
 tokenisation (`Batches.of`), then `train_epoch` (length-bucketed batches, dynamic padding,
 collation, multi-task loss, clipping, AdamW). `bare` gets every batch pre-collated on the
 device and only runs forward, loss, backward, clipping and the optimiser step. The gap is data
-handling. Run it on CPU and on a CUDA machine (bf16 autocast there); samples/second printed.
+handling. Run it on CPU and on a CUDA machine (bf16 autocast there); samples/second printed
+and written to docs/benchmarks/training.md (bench/report.py).
 
     python bench/training.py --customers 3000 --batches 30
 """
@@ -19,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import report
 import torch
 from shop import build_shop
 from transformers import AutoTokenizer
 
 from ml.models import predictor
-from ml.models.batching import autocast, collate, length_buckets
+from ml.models.batching import autocast, collate, length_buckets, uses_bf16
 from ml.models.features import numeric_matrix
 from ml.models.networks import pick_device
 from ml.run import steps
@@ -96,6 +98,12 @@ def main() -> None:
     print(f"ours (render + tokenise + collate + train): {samples / ours:8.1f} samples/s  ({ours:.2f} s)")
     print(f"bare forward+backward+step:                 {samples / bare:8.1f} samples/s  ({bare:.2f} s)")
     print(f"ratio ours/bare throughput: {bare / ours:.2f}  (data handling is {100 * (ours - bare) / ours:.1f}% of our time)")
+    report.write("training", "Training loop: ours against a bare forward+backward loop", report.table([
+        {"loop": "ours (render + tokenise + collate + train)", "samples/s": samples / ours, "s": ours},
+        {"loop": "bare forward+backward+step", "samples/s": samples / bare, "s": bare}]),
+        f"Device: {name}; {'bf16' if uses_bf16(device) else 'fp32'}; batch size {config.batch_size}; "
+        f"{config.max_length}-token renderings; {len(steps)} steps, {samples} samples. Ratio ours/bare throughput "
+        f"{bare / ours:.2f}: data handling is {100 * (ours - bare) / ours:.1f}% of our time.")
 
 
 if __name__ == "__main__":
