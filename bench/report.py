@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "docs" / "benchmarks"
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+# The machine may be shared: its load when the bench started (this module's import) and ended.
+LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def cpu() -> dict[str, object]:
@@ -80,6 +82,8 @@ def header(title: str) -> str:
              f"- CPU: {machine['model']}, {machine['cores']} cores; {flags}"]
     if (name := gpu()) is not None:
         lines.append(f"- GPU: {name}")
+    if LOAD_AT_START is not None:
+        lines.append(f"- load average (1 min): {LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     return "\n".join(lines)
 
 
