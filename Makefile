@@ -44,9 +44,13 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/dbt_tasks.py
 	$(BIN)/python bench/scoring.py
 
-# tests/test_ui.py opens the UIs in Debian's chromium (skipped, and saying so, without it).
+# tests/test_ui.py opens the UIs in Debian's chromium (skipped without it, and failed in CI,
+# where CI=true). A fresh Debian machine has no package lists yet, so apt-get update runs first,
+# and only when chromium is missing; sudo where make does not run as root.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 browser:
-	command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 clean:
 	rm -rf .clm
