@@ -18,7 +18,6 @@ from datetime import date, timedelta
 
 import mlflow
 import numpy as np
-import pandas as pd
 import report
 from sklearn.metrics import roc_auc_score
 
@@ -71,7 +70,7 @@ def main() -> None:
             "churn ROC-AUC": roc_auc_score(truth == 0, scores["churn_probability"].to_numpy("float64")),
         })
     summary = f"CDNOW, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, {int(truth.sum()):,} actual orders"
-    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
+    table = report.table(rows, floatfmt=".3f")
     print(summary)
     print(table)
     report.write("cdnow", "CDNOW: every family's forecast against what happened", table,

@@ -97,7 +97,9 @@ def write(name: str, title: str, body: str, notes: str = "", folder: Path = FOLD
 
 
 def table(rows: list[dict], floatfmt: str = ",.2f") -> str:
-    """Rows of equal keys as a Markdown table."""
-    import pandas as pd
+    """Rows of equal keys as a Markdown table; None is an empty cell, integers keep their type."""
+    from tabulate import tabulate
 
-    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=floatfmt)
+    headers = list(rows[0])
+    return tabulate([[row.get(header) for header in headers] for row in rows], headers=headers, tablefmt="pipe",
+                    floatfmt=floatfmt, intfmt=",", missingval="")

@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import report
 import torch
 from shop import AS_OF, build_shop
@@ -173,7 +172,7 @@ def main() -> None:
                 lines.append({"customers": size, "end_to_end_per_s": round(rate, 1), "bare_forward_per_s": round(bare, 1),
                               "ratio": round(ratio, 3), "peak_rss_gb": round(peak, 2)})
         db.unlink()
-    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=",.2f")
+    table = report.table(rows)
     print(table)
     report.write("scoring", "Scoring: end to end against the bare forward pass", table,
                  f"{setup[0].upper()}{setup[1:]}. Each family and the bare forward pass in a fresh process; "
