@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 import report
 import torch
-from shop import AS_OF, build_shop
+from shop import build_shop
 from transformers import AutoTokenizer
 
 from ml.actions import scoring
@@ -98,7 +98,7 @@ def end_to_end(family: str, folders: dict[str, Path], db: Path, chunk_rows: int,
     started = time.perf_counter()
     scoring.score_to_parquet(scoring.read_chunks(db, "build.customer_features", chunk_rows, 90), model, explainer,
                              out, {"model_family": family, "scored_at": warehouse.utc_now()}, total)
-    warehouse.stage_scores(db, out, AS_OF)
+    warehouse.stage_scores(db, out)
     seconds = time.perf_counter() - started
     queue.put((total / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
 
