@@ -1,5 +1,6 @@
 """`clm ui` as a person uses it: start it, read the login it prints last, log in, see both
-DAGs, press Ctrl+C, and find nothing left running."""
+DAGs and their first scheduled runs start without a failure, press Ctrl+C, and find nothing
+left running. The pages render in a real browser (Chromium: `make browser`; CI fails without it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from ml.run.processes import descendants
+from ml.run.ui import EXECUTION_API_PATIENCE, PATIENT
 from tests.conftest import clm, clm_env
 
 pytestmark = pytest.mark.e2e
@@ -115,6 +117,11 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         while not lease.exists() and time.monotonic() < deadline:
             time.sleep(1)
         assert lease.read_text().startswith(("clm_daily/scheduled__", "clm_training/scheduled__"))
+        # Both DAGs' first scheduled runs got their first task going (the second waits for
+        # CLM_HOME), and nothing failed: no task was queued before the API server answered.
+        started = first_tasks_started(airflow_port, token)
+        assert started == {"clm_daily", "clm_training"}, f"first tasks started in {started} only"
+        assert failures(airflow_port, token) == []
         busy = clm(home, "run", "--as-of", "2026-01-01", check=False)
         assert busy.returncode == 1 and "the Airflow run clm_" in busy.stderr and "is using" in busy.stderr
 
@@ -128,6 +135,65 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         assert not lease.exists()  # the runs it left unfinished hold nothing
     finally:
         stop_ui(ui)
+
+
+def first_tasks_started(airflow_port: int, token: str, within: float = 180) -> set[str]:
+    """The DAGs whose scheduled runs' first task (check_raw) is running or done, waiting up to
+    `within` seconds for both; the fixture's own (manual) run does not count."""
+    deadline = time.monotonic() + within
+    while True:
+        tis = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/~/dagRuns/~/taskInstances?task_id=check_raw"
+                       "&limit=100", token)["task_instances"]
+        started = {ti["dag_id"] for ti in tis
+                   if not ti["dag_run_id"].startswith("manual__") and ti["state"] in ("running", "success")}
+        if started == {"clm_daily", "clm_training"} or time.monotonic() > deadline:
+            return started
+        time.sleep(2)
+
+
+def failures(airflow_port: int, token: str) -> list[str]:
+    """Every failed run and every failed or retried task instance, as "dag run task: state"."""
+    airflow = f"http://127.0.0.1:{airflow_port}/api/v2/dags/~/dagRuns"
+    runs = get_json(f"{airflow}?state=failed&limit=100", token)["dag_runs"]
+    tis = get_json(f"{airflow}/~/taskInstances?state=failed&state=upstream_failed&state=up_for_retry&limit=100",
+                   token)["task_instances"]
+    return ([f"{r['dag_id']} {r['dag_run_id']}: failed" for r in runs]
+            + [f"{ti['dag_id']} {ti['dag_run_id']} {ti['task_id']}: {ti['state']}" for ti in tis])
+
+
+def test_a_task_process_outlasts_an_execution_api_that_is_not_up_yet(tmp_path):
+    """The task SDK's client, with the settings `clm ui` gives Airflow, keeps trying an API
+    server that starts listening seconds after the task's first request (connection refused)."""
+    port = free_port()
+    probe = subprocess.Popen([sys.executable, "-c", CLIENT_PROBE, f"http://127.0.0.1:{port}/execution/"],
+                             env={**clm_env(tmp_path), **PATIENT, "AIRFLOW_HOME": str(tmp_path / "airflow")},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(20)  # Airflow's default five tries would be spent by now (15 s at the most)
+        assert probe.poll() is None, probe.communicate()
+        server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                   "--directory", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            out, err = probe.communicate(timeout=EXECUTION_API_PATIENCE)
+        finally:
+            server.kill()
+            server.wait()
+        assert probe.returncode == 0 and out.strip().splitlines()[-1] == "answered 404", (out + err)[-3000:]
+    finally:
+        probe.kill()
+
+
+# A request as a task's supervisor makes it, through the task SDK's HTTP client and its retries.
+CLIENT_PROBE = """
+import sys
+import httpx
+from airflow.sdk.api.client import Client
+client = Client(base_url=sys.argv[1], token="")
+try:
+    client.get("health")
+except httpx.HTTPStatusError as error:  # any answer at all: the server was reached
+    print("answered", error.response.status_code)
+"""
 
 
 def clm_run_id(airflow_port: int, token: str) -> str:
@@ -168,8 +234,35 @@ def browse(url: str, screenshot: Path, expect: str) -> str:
     return dom
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a browser: apt-get install chromium")
-def test_the_pages_a_person_opens_render_in_a_browser(pipeline_home, tmp_path):
+def require_chromium() -> None:
+    """Skip without Chromium on a workstation; fail without it in CI (CI set, as CI services and
+    .ci/run set it), where a skipped browser test would let a broken page pass."""
+    if shutil.which("chromium") is None:
+        message = "needs a browser: `make browser` installs Debian's chromium"
+        if os.environ.get("CI", "").lower() in ("", "0", "false"):
+            pytest.skip(message)
+        pytest.fail(f"CI is set and there is no chromium on PATH: {message}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Chromium on PATH, checked before the session's shop is built (require_chromium)."""
+    require_chromium()
+
+
+def test_a_missing_browser_skips_on_a_workstation_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_chromium()
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/chromium")
+    require_chromium()  # with a browser it runs, CI or not
+
+
+def test_the_pages_a_person_opens_render_in_a_browser(chromium, pipeline_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(pipeline_home, home)
     shots = Path(os.environ.get("CLM_SCREENSHOTS", tmp_path / "shots"))

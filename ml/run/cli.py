@@ -385,11 +385,14 @@ def _ui(args, settings) -> int:
     experiment = mlflow.get_experiment_by_name(tracking.configure(settings)).experiment_id
     _prepare_airflow(settings)
     # Unpaused, the scheduler runs the latest day (and week) at once and then on schedule; their
-    # tasks take CLM_HOME's lease, so they wait for a `clm run` and it for them.
-    _airflow(["dags", "unpause", "--treat-dag-id-as-regex", "-y", f"^({DAILY}|{TRAINING})$"], settings, quiet=True)
+    # tasks take CLM_HOME's lease, so they wait for a `clm run` and it for them. Paused until
+    # the API server answers: a task queued before it listens fails at its start (ml/run/ui.py).
+    dags = ["--treat-dag-id-as-regex", "-y", f"^({DAILY}|{TRAINING})$"]
+    _airflow(["dags", "pause", *dags], settings, quiet=True)
     try:
         return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
-                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port)
+                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port,
+                        when_up=lambda: _airflow(["dags", "unpause", *dags], settings, quiet=True))
     finally:
         # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
         abandon_lease(settings.home)

@@ -7,6 +7,24 @@ localhost only, and writes its output to `CLM_HOME/logs/ui.log`, so what the ter
 is where to go and how to log in. Ctrl+C (or SIGTERM) stops every process the servers started,
 task processes in sessions of their own and orphans included (`ml.processes`), and kills what
 does not stop within STOP_SECONDS.
+
+No run fails because the API server is not up yet. Airflow 3's task processes talk to the
+scheduler's world only through the API server's execution API: a LocalExecutor worker's task
+supervisor first tells it the task started (`PATCH /execution/task-instances/{id}/run`), and when
+that request cannot connect, the supervisor kills the task before any of its code ran and the
+executor reports it failed; the scheduler then fails the try like any other (it honours only the
+task's own retries). `airflow standalone` starts the scheduler and the API server side by side,
+and on two busy cores the scheduler queues tasks many seconds before the API server listens. So:
+
+- `serve` runs `when_up` (`clm ui` unpauses the DAGs there) only once the API server's health
+  URL answers; until then the DAGs stay paused and the scheduler queues nothing.
+- A task process that cannot reach the execution API keeps trying for EXECUTION_API_PATIENCE
+  seconds (Airflow's `[workers] execution_api_retries` and its waits: the task SDK's HTTP
+  client retries connection errors, timeouts and 5xx answers; its default, five tries at
+  random waits, gives up within 15 s), so an API server that is slow, overloaded or restarting
+  delays a task instead of failing it. This is chosen over task retries on purpose: the pipeline's deterministic steps
+  keep `retries=0` (a rerun of a failed rule check gives the same failure), and a retry at the
+  request covers exactly the failures that are the infrastructure's, whichever task meets them.
 """
 
 from __future__ import annotations
@@ -16,6 +34,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from ml.run import processes
@@ -29,17 +48,26 @@ LIGHT = {
 }
 START_SECONDS = 300
 STOP_SECONDS = 20
+# How long a task process keeps trying an execution API that does not answer: a try every
+# EXECUTION_API_WAIT seconds (the `[workers]` settings Airflow's task SDK reads).
+EXECUTION_API_PATIENCE, EXECUTION_API_WAIT = 120, 5
+PATIENT = {
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": str(EXECUTION_API_PATIENCE // EXECUTION_API_WAIT + 1),
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": str(EXECUTION_API_WAIT),
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": str(EXECUTION_API_WAIT),
+}
 
 
 def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment_id: str, log_path: Path,
-          airflow_port: int, mlflow_port: int) -> int:
-    """Start both UIs, print their addresses and the login once Airflow answers, and wait
-    until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server stopped on its own.
+          airflow_port: int, mlflow_port: int, when_up: Callable[[], None] = lambda: None) -> int:
+    """Start both UIs; once both answer, run `when_up` and print their addresses and the
+    login; then wait until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server
+    stopped on its own.
 
     MLflow's address opens the experiment's training runs: its UI otherwise starts on a GenAI
     overview of traces, which clm has none of."""
     # Task processes report to the API server's execution API: on its port, not the default 8080.
-    env = {**env, **LIGHT, "AIRFLOW__API__PORT": str(airflow_port),
+    env = {**env, **LIGHT, **PATIENT, "AIRFLOW__API__PORT": str(airflow_port),
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     processes.adopt_orphans()
@@ -58,6 +86,7 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
                                    f"http://{HOST}:{mlflow_port}/health"], servers):
                 print(f"clm: the UIs did not come up; see {log_path}")
                 return 1
+            when_up()
             print(f"MLflow UI:  http://{HOST}:{mlflow_port}/#/experiments/{experiment_id}/runs"
                   "?workflowType=machine_learning")
             print(f"Airflow UI: http://{HOST}:{airflow_port}  (DAGs clm_daily and clm_training)")
