@@ -2,7 +2,7 @@
 -- the email is a keyed hash and names are gone, so nothing downstream can leak them.
 select
     customer_id,
-    email as email_hash,
+    email_hash,
     upper(trim(country)) as country,
     signed_up_at
 from {{ ref('base_shop__customers') }}

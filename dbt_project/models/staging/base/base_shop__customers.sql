@@ -6,7 +6,8 @@ with source as (
 typed as (
     select
         cast(customer_id as varchar) as customer_id,
-        cast(email as varchar) as email,
+        -- Landed as a keyed hash (ml/data/pii.py): named for what it holds.
+        cast(email as varchar) as email_hash,
         cast(country as varchar) as country,
         try_cast(signed_up_at as timestamp) as signed_up_at,
         signed_up_at as signed_up_at_raw,
