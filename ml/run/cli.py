@@ -1,27 +1,20 @@
 """`clm`: the command line for engineers and analysts.
 
-Every subcommand is a thin shell over the `ml` package; `clm run` and `clm train` go through
-Airflow for real (`airflow dags test`), so what runs here is exactly what the scheduler runs.
+Every subcommand is a thin shell over the `ml` package: the parser and one handler per command.
+`clm run`, `clm train` and `clm backfill` go through Airflow for real (ml/run/dag_runs.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 from ml import settings as settings_module
-from ml.run.lock import HELD_ENV, abandon_lease, pipeline_lock
-
-DAILY, TRAINING = "clm_daily", "clm_training"
-# The task whose success makes the run a success, and the log's name, per DAG.
-LAST_TASK = {DAILY: "publish", TRAINING: "register"}
-LOG_NAME = {DAILY: "run", TRAINING: "train"}
+from ml.run import dag_runs
+from ml.run.lock import abandon_lease, pipeline_lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,14 +146,15 @@ def _run(args, settings) -> int:
     from ml.run.dates import scoring_date
 
     as_of = scoring_date(settings.raw_dir, args.as_of)
-    return _run_dags(_first_training(settings, as_of) + [(DAILY, as_of)], f"clm run --as-of {as_of}", args, settings)
+    runs = dag_runs.first_training(settings, as_of) + [(dag_runs.DAILY, as_of)]
+    return dag_runs.run_dags(runs, f"clm run --as-of {as_of}", settings) or _summary(args, settings)
 
 
 def _train(args, settings) -> int:
     from ml.run.dates import scoring_date
 
     as_of = scoring_date(settings.raw_dir, args.as_of)
-    return _run_dags([(TRAINING, as_of)], f"clm train --as-of {as_of}", args, settings)
+    return dag_runs.run_dags([(dag_runs.TRAINING, as_of)], f"clm train --as-of {as_of}", settings)
 
 
 def _backfill(args, settings) -> int:
@@ -169,115 +163,9 @@ def _backfill(args, settings) -> int:
     if args.end < args.start:
         raise ValueError(f"--from {args.start} is after --to {args.end}: give the earlier date first.")
     days = [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
-    return _run_dags(_first_training(settings, days[0]) + [(DAILY, day) for day in days],
-                     f"clm backfill --from {args.start} --to {args.end}", args, settings)
-
-
-def _first_training(settings, as_of: date) -> list[tuple[str, date]]:
-    """The training run a first daily run needs: none while a model is champion."""
-    from ml.training import registry, tracking
-
-    tracking.configure(settings)
-    return [(TRAINING, as_of)] if registry.champion_version(settings.model_name) is None else []
-
-
-def _run_dags(runs: list[tuple[str, date]], command: str, args, settings) -> int:
-    """DAG runs one after the other under the pipeline's lock; stop at the first that fails."""
-    from ml import runstatus
-
-    with pipeline_lock(settings.home, command) as lock:
-        _prepare_airflow(settings)
-        for position, (dag_id, as_of) in enumerate(runs):
-            if position == 0 or runs[position - 1][1] != as_of:  # the training and daily run of a date share it
-                runstatus.clear(settings, as_of)
-            if _run_dag(dag_id, as_of, settings, lock) != 0:
-                return 1
-    return _summary(args, settings) if runs[-1][0] == DAILY else 0
-
-
-def _prepare_airflow(settings) -> None:
-    """Migrate Airflow's database and store the DAGs there (what the UI shows) when Airflow,
-    its database, the DAGs or the dbt project (the model tasks) changed since the last time:
-    the two commands are too slow to run every time (docs/decisions/0014-airflow-prepared-only-when-changed.md)."""
-    import hashlib
-    from importlib.metadata import version
-
-    from ml.data.dbt_runner import project_fingerprint
-
-    package = Path(__file__).resolve().parents[1]
-    sources = sorted(settings.dags_dir.glob("*.py")) + [package / "run" / "orchestration.py", package / "run" / "steps.py",
-                                                        package / "data" / "dbt_graph.py"]
-    key = hashlib.sha256("\0".join([version("apache-airflow"), settings.airflow_db,
-                                     project_fingerprint(settings.dbt_project_dir),
-                                     *(p.read_text() for p in sources)]).encode()).hexdigest()
-    marker = settings.airflow_home / "clm_prepared"
-    database = settings.airflow_db.removeprefix("sqlite:///")
-    if marker.exists() and marker.read_text() == key and (database == settings.airflow_db or Path(database).exists()):
-        return
-    _airflow(["db", "migrate"], settings, quiet=True)
-    _airflow(["dags", "reserialize"], settings, quiet=True)
-    marker.write_text(key)
-
-
-def _run_dag(dag_id: str, as_of: date, settings, lock: int) -> int:
-    """One DAG run through Airflow; its outcome read from the steps' records."""
-    from ml import runstatus
-    from ml.run.orchestration import write_task_logs
-
-    print(f"running {dag_id} through Airflow for as_of={as_of} ...", flush=True)
-    log_path = settings.home / "logs" / f"{LOG_NAME[dag_id]}_{as_of}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        # The logical date is now (the default), so the UI shows when the run really ran; the
-        # scoring date travels as the run's param.
-        process = subprocess.Popen(
-            ["airflow", "dags", "test", dag_id, "-c", json.dumps({"as_of": as_of.isoformat()})],
-            env={**_airflow_env(settings), HELD_ENV: "1"}, stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
-        )
-        returncode = _follow(process, settings, as_of)
-    write_task_logs(log_path, settings.airflow_home / "logs")
-    statuses = runstatus.read(settings, as_of)
-    failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
-    last = statuses.get(LAST_TASK[dag_id])
-    if returncode != 0 or failed or last is None or last.state != runstatus.SUCCESS:
-        outcome = "nothing analysts read was changed" if dag_id == DAILY else "the champion did not change"
-        print(f"{dag_id} for {as_of} failed; {outcome}.", file=sys.stderr)
-        for status in failed:
-            print(status.describe(), file=sys.stderr)
-        if not failed:
-            finished = ", ".join(statuses) or "none"
-            print(f"no step recorded a failure, but {LAST_TASK[dag_id]} did not run: Airflow failed a task outside "
-                  f"its step (steps that finished: {finished}).", file=sys.stderr)
-        print(f"task records: {runstatus.run_dir(settings, as_of)}  full log: {log_path}", file=sys.stderr)
-        return 1
-    print(f"{dag_id} for {as_of} succeeded (log: {log_path})")
-    return 0
-
-
-def _follow(process: subprocess.Popen, settings, as_of: date) -> int:
-    """Print each step as it starts and as it ends, with its duration, until the run ends; its
-    exit status. The steps' own records say so (ml/runstatus.py), not Airflow's log."""
-    from ml import runstatus
-    from ml.progress import duration
-
-    shown: dict[str, tuple[str, str, str | None]] = {}
-    while True:
-        finished = process.poll() is not None
-        for task, status in runstatus.read(settings, as_of).items():
-            seen = shown.get(task)
-            shown[task] = (status.started_at, status.state, status.progress)
-            if seen == shown[task]:
-                continue
-            if status.state != runstatus.RUNNING:
-                outcome = "done" if status.state == runstatus.SUCCESS else "FAILED"
-                print(f"  {task} {outcome} in {duration(status.seconds)}", flush=True)
-            elif seen is None or seen[0] != status.started_at:
-                print(f"  {task} started", flush=True)
-            if status.state == runstatus.RUNNING and status.progress:
-                print(f"    {status.progress}", flush=True)
-        if finished:
-            return process.returncode
-        time.sleep(1)
+    runs = dag_runs.first_training(settings, days[0]) + [(dag_runs.DAILY, day) for day in days]
+    return (dag_runs.run_dags(runs, f"clm backfill --from {args.start} --to {args.end}", settings)
+            or _summary(args, settings))
 
 
 def _evaluate_recommendations(args, settings) -> int:
@@ -383,16 +271,16 @@ def _ui(args, settings) -> int:
     from ml.training import tracking
 
     experiment = mlflow.get_experiment_by_name(tracking.configure(settings)).experiment_id
-    _prepare_airflow(settings)
+    dag_runs.prepare_airflow(settings)
     # Unpaused, the scheduler runs the latest day (and week) at once and then on schedule; their
     # tasks take CLM_HOME's lease, so they wait for a `clm run` and it for them. Paused until
     # the API server answers: a task queued before it listens fails at its start (ml/run/ui.py).
-    dags = ["--treat-dag-id-as-regex", "-y", f"^({DAILY}|{TRAINING})$"]
-    _airflow(["dags", "pause", *dags], settings, quiet=True)
+    dags = ["--treat-dag-id-as-regex", "-y", f"^({dag_runs.DAILY}|{dag_runs.TRAINING})$"]
+    dag_runs.airflow(["dags", "pause", *dags], settings, quiet=True)
     try:
-        return ui.serve(_airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
+        return ui.serve(dag_runs.airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
                         settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port,
-                        when_up=lambda: _airflow(["dags", "unpause", *dags], settings, quiet=True))
+                        when_up=lambda: dag_runs.airflow(["dags", "unpause", *dags], settings, quiet=True))
     finally:
         # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
         abandon_lease(settings.home)
@@ -405,25 +293,10 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31") from None
 
 
-def _airflow_env(settings) -> dict[str, str]:
-    """Airflow starts `airflow` subprocesses by name: the venv's bin must lead PATH."""
-    env = {**os.environ, **settings.env()}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
 def _exec_airflow(args, settings) -> int:
     """Become `airflow ARGS` (signals then reach Airflow itself, as a container's stop needs)."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    os.execvpe("airflow", ["airflow", *args.arguments], _airflow_env(settings))
-
-
-def _airflow(arguments: list[str], settings, quiet: bool = False) -> None:
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    output = subprocess.DEVNULL if quiet else None
-    completed = subprocess.run(["airflow", *arguments], env=_airflow_env(settings), stdout=output, stderr=output)
-    if completed.returncode != 0:
-        raise RuntimeError(f"`airflow {' '.join(arguments)}` failed; run it by hand to see why.")
+    os.execvpe("airflow", ["airflow", *args.arguments], dag_runs.airflow_env(settings))
 
 
 if __name__ == "__main__":
