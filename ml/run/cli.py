@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ml import settings as settings_module
 from ml.run import dag_runs
-from ml.run.lock import abandon_lease, pipeline_lock
+from ml.run.lock import hold, release_abandoned_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +125,7 @@ def _ingest_folder(args, settings) -> int:
     from ml.data import pii
     from ml.data.ingest import ingest_folder
 
-    with pipeline_lock(settings.home, f"clm ingest folder {args.path}"):
+    with hold(settings.home, f"clm ingest folder {args.path}"):
         counts = ingest_folder(args.path, settings.raw_dir, pii.key(settings.home))
     print(f"landed in {settings.raw_dir}: " + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
     return 0
@@ -135,7 +135,7 @@ def _ingest_cdnow(args, settings) -> int:
     from ml.data import pii
     from ml.data.ingest import ingest_cdnow
 
-    with pipeline_lock(settings.home, "clm ingest cdnow"):
+    with hold(settings.home, "clm ingest cdnow"):
         counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow", pii.key(settings.home))
     print(f"landed CDNOW in {settings.raw_dir}: orders {counts['orders']:,} (one per customer and day)")
     return 0
@@ -283,7 +283,7 @@ def _ui(args, settings) -> int:
                         when_up=lambda: dag_runs.airflow(["dags", "unpause", *dags], settings, quiet=True))
     finally:
         # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
-        abandon_lease(settings.home)
+        release_abandoned_run(settings.home)
 
 
 def _date(text: str) -> date:

@@ -14,7 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ml.run.lock import HELD_ENV, pipeline_lock
+from ml.run.lock import HELD_ENV, hold
 from ml.settings import Settings
 
 DAILY, TRAINING = "clm_daily", "clm_training"
@@ -36,7 +36,7 @@ def run_dags(runs: list[tuple[str, date]], command: str, settings: Settings) -> 
     finds it taken); stop at the first that fails. 0 when every run succeeded."""
     from ml import runstatus
 
-    with pipeline_lock(settings.home, command) as lock:
+    with hold(settings.home, command) as lock:
         prepare_airflow(settings)
         for position, (dag_id, as_of) in enumerate(runs):
             if position == 0 or runs[position - 1][1] != as_of:  # the training and daily run of a date share it

@@ -1,17 +1,18 @@
-"""One pipeline at a time per CLM_HOME.
+"""One pipeline at a time holds CLM_HOME: `hold` for a clm command, `hold_for_run` for a
+scheduled Airflow run, by one of two means.
 
 DuckDB lets one process write the working warehouse, and two runs (or a run and an ingest)
 would also overwrite each other's staged scores and landed files. `clm run` and `clm ingest`
-take an exclusive lock on CLM_HOME/pipeline.lock; a second one refuses at once, saying who
-holds it. The lock is the kernel's (flock): a killed holder releases it, and the Airflow
-process a run starts inherits it, so an orphaned run still holds it until it ends.
+hold CLM_HOME by an exclusive lock on CLM_HOME/pipeline.lock; a second one refuses at once,
+saying who holds it. The lock is the kernel's (flock): a killed holder releases it, and the
+Airflow process a run starts inherits it, so an orphaned run still holds it until it ends.
 
 Runs the Airflow scheduler starts (`clm ui`, the team deployment) have no clm process to hold
-the lock: their tasks run in separate processes, one after the other. Such a run takes a
-lease instead, CLM_HOME/pipeline.lease naming it, at its first task; every later task of the
-same run finds its own name there and goes on, any other run's task waits, and `clm run`
-refuses. The DAGs' end-of-run callbacks give the lease back, and a task that finds the
-lease of a run Airflow no longer runs takes it over.
+the lock: their tasks run in separate processes, one after the other. Such a run holds CLM_HOME
+by a lease instead, CLM_HOME/pipeline.lease naming it, taken at its first task; every later
+task of the same run finds its own name there and goes on, any other run's task waits, and
+`clm run` refuses. The DAGs' end-of-run callbacks release it, and a task that finds the lease
+of a run Airflow no longer runs takes it over.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Busy(RuntimeError):
 
 
 @contextmanager
-def pipeline_lock(home: Path, what: str, run: str | None = None) -> Iterator[int]:
+def hold(home: Path, what: str, run: str | None = None) -> Iterator[int]:
     """Hold CLM_HOME for `what` (e.g. "clm run --as-of 2026-01-01"); yields the lock's file
     descriptor, for child processes that must hold it too. Refused while a scheduled run other
     than `run` holds the lease."""
@@ -52,7 +53,7 @@ def pipeline_lock(home: Path, what: str, run: str | None = None) -> Iterator[int
             holder = path.read_text().strip() or "another process"
             raise Busy(f"{holder} is using {home}; wait for it to finish and try again. "
                        "Two pipelines on one warehouse would overwrite each other's work.") from None
-        leased_to = lease_holder(home)
+        leased_to = run_holding(home)
         if run is None and leased_to is not None:  # a run's own tasks check the lease in hold_for_run
             raise Busy(f"the Airflow run {leased_to} is using {home}; wait for it to end (the Airflow UI shows it). "
                        f"If Airflow shows it ended, delete {home / LEASE_FILE}.")
@@ -63,7 +64,7 @@ def pipeline_lock(home: Path, what: str, run: str | None = None) -> Iterator[int
         os.close(descriptor)
 
 
-def lease_holder(home: Path) -> str | None:
+def run_holding(home: Path) -> str | None:
     try:
         return (home / LEASE_FILE).read_text().strip() or None
     except FileNotFoundError:
@@ -79,8 +80,8 @@ def hold_for_run(home: Path, run: str, still_running: Callable[[str], bool], wai
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            with pipeline_lock(home, f"{run} (taking the lease)", run=run):
-                holder = lease_holder(home)
+            with hold(home, f"{run} (taking the lease)", run=run):
+                holder = run_holding(home)
                 if holder in (None, run) or not still_running(holder):
                     (home / LEASE_FILE).write_text(run)
                     return
@@ -92,14 +93,14 @@ def hold_for_run(home: Path, run: str, still_running: Callable[[str], bool], wai
         time.sleep(poll_seconds)
 
 
-def release_run(home: Path, run: str) -> None:
+def release_for_run(home: Path, run: str) -> None:
     """Give the lease back at the end of `run`; a lease another run holds stays. No lock is
     needed: only the holder writes its name there, and a takeover needs the holder ended."""
-    if lease_holder(home) == run:
+    if run_holding(home) == run:
         (home / LEASE_FILE).unlink(missing_ok=True)
 
 
-def abandon_lease(home: Path) -> None:
+def release_abandoned_run(home: Path) -> None:
     """Drop the lease of a run whose scheduler is gone (`clm ui` stopped with a run unfinished):
     Airflow marks such a run failed when it next starts, and CLM_HOME must not stay taken."""
     (home / LEASE_FILE).unlink(missing_ok=True)

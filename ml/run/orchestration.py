@@ -109,10 +109,10 @@ def hold_home() -> None:
 
 
 def release_home(context) -> None:
-    from ml.run.lock import release_run
+    from ml.run.lock import release_for_run
     from ml.settings import load
 
-    release_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}")
+    release_for_run(load().home, f"{context['dag'].dag_id}/{context['run_id']}")
 
 
 def step_task(step, **task_arguments):
