@@ -78,7 +78,7 @@ def _parents_first(nodes: dict[str, Node], names: set[str]) -> list[str]:
 
 def report(name: str, outcomes: dict | None) -> tuple[str, list[str]]:
     """What the stage's build did to node `name`: ("success" | "error" | "skipped", lines for
-    the task's log). `outcomes` is ml.transform.node_outcomes of the build; None when dbt
+    the task's log). `outcomes` is ml.data.dbt_runner.node_outcomes of the build; None when dbt
     stopped before it built anything."""
     if outcomes is None:
         return "skipped", [f"dbt stopped before building {name}; the stage's own task log says why."]

@@ -55,7 +55,7 @@ def ingest_folder(source: Path, raw_dir: Path, pii_key: bytes) -> dict[str, int]
 
 
 def snapshot_id(raw_dir: Path) -> str | None:
-    """Changes every time a whole raw snapshot is landed (see `transform.build`)."""
+    """Changes every time a whole raw snapshot is landed (see `dbt_runner.build`)."""
     marker = raw_dir / SNAPSHOT_MARKER
     return marker.read_text() if marker.exists() else None
 
