@@ -2,11 +2,13 @@
 
 Both train the same model from the same weights on the same training examples (a synthetic
 shop run through the dbt project). `ours` is the pipeline's own path: text rendering and
-tokenisation (`Batches.of`), then `train_epoch` (length-bucketed batches, dynamic padding,
-collation, multi-task loss, clipping, AdamW). `bare` gets every batch pre-collated on the
-device and only runs forward, loss, backward, clipping and the optimiser step. The gap is data
-handling. Run it on CPU and on a CUDA machine (bf16 autocast there); samples/second printed
-and written to docs/benchmarks/training.md (bench/report.py).
+tokenisation (`Batches.of`), then one epoch of the fine-tuning loop (`finetune` in
+ml/training/finetune.py: length-bucketed batches, dynamic padding, collation, multi-task loss,
+clipping, AdamW, each step's loss logged to MLflow, here a SQLite store in a temporary folder as
+in the pipeline). `bare` gets every batch pre-collated on the device and only runs forward,
+loss, backward, clipping and the optimiser step. The gap is data handling and logging. Run it
+on CPU and on a CUDA machine (bf16 autocast there); samples/second printed and written to
+docs/benchmarks/training.md (bench/report.py).
 
     python bench/training.py --customers 3000 --batches 30
 """
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+import mlflow
 import pandas as pd
 import report
 import torch
@@ -30,7 +32,9 @@ from ml.models.batching import autocast, collate, length_buckets, uses_bf16
 from ml.models.features import numeric_matrix
 from ml.models.networks import pick_device
 from ml.run import steps
-from ml.training.transformer import Batches, TrainConfig, build_model, make_optimizer, multitask_loss, train_epoch
+from ml.training.config import TrainConfig
+from ml.training.finetune import finetune, make_optimizer
+from ml.training.transformer import Batches, build_model, multitask_loss
 
 
 def training_examples(customers: int, work: Path) -> pd.DataFrame:
@@ -60,25 +64,27 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    # Warm-up (kernels, allocator) outside the timings.
-    model, optimizer = fresh()
-    data = Batches.of(examples.head(config.batch_size * 2), tokenizer, prep)
-    list(train_epoch(model, data, optimizer, config.batch_size, tokenizer.pad_token_id, device, np.random.default_rng(0), None))
+    # Warm-up (kernels, allocator, the MLflow store's tables) outside the timings.
+    mlflow.set_tracking_uri(f"sqlite:///{tempfile.mkdtemp(prefix='clm-train-bench-mlflow-')}/mlflow.db")
+    mlflow.start_run()
+    model, _ = fresh()
+    finetune(model, Batches.of(examples.head(config.batch_size * 2), tokenizer, prep), config, device, epochs=1,
+             minutes=None)
 
-    model, optimizer = fresh()
+    model, _ = fresh()
     sync()
     start = time.perf_counter()
     data = Batches.of(examples, tokenizer, prep)
-    steps = list(train_epoch(model, data, optimizer, config.batch_size, tokenizer.pad_token_id, device,
-                             np.random.default_rng(0), None))
+    finetune(model, data, config, device, epochs=1, minutes=None)
     sync()
     ours = time.perf_counter() - start
-    samples = sum(rows for _, rows in steps)
+    mlflow.end_run()
+    samples = len(data.token_ids)
+    steps = length_buckets([len(t) for t in data.token_ids], config.batch_size)
 
     model, optimizer = fresh()
-    order = length_buckets([len(t) for t in data.token_ids], config.batch_size)
     prepared = [(collate(data.token_ids, rows, data.numeric, tokenizer.pad_token_id, device), rows)
-                for rows in order]
+                for rows in steps]
     targets = {k: v.to(device) for k, v in data.targets.items()}
     sync()
     start = time.perf_counter()
@@ -97,13 +103,13 @@ def main() -> None:
     print(f"device: {name}; batch size {config.batch_size}; {len(steps)} steps; {samples} samples")
     print(f"ours (render + tokenise + collate + train): {samples / ours:8.1f} samples/s  ({ours:.2f} s)")
     print(f"bare forward+backward+step:                 {samples / bare:8.1f} samples/s  ({bare:.2f} s)")
-    print(f"ratio ours/bare throughput: {bare / ours:.2f}  (data handling is {100 * (ours - bare) / ours:.1f}% of our time)")
+    print(f"ratio ours/bare throughput: {bare / ours:.2f}  (data handling and logging are {100 * (ours - bare) / ours:.1f}% of our time)")
     report.write("training", "Training loop: ours against a bare forward+backward loop", report.table([
         {"loop": "ours (render + tokenise + collate + train)", "samples/s": samples / ours, "s": ours},
         {"loop": "bare forward+backward+step", "samples/s": samples / bare, "s": bare}]),
         f"Device: {name}; {'bf16' if uses_bf16(device) else 'fp32'}; batch size {config.batch_size}; "
         f"{config.max_length}-token renderings; {len(steps)} steps, {samples} samples. Ratio ours/bare throughput "
-        f"{bare / ours:.2f}: data handling is {100 * (ours - bare) / ours:.1f}% of our time.")
+        f"{bare / ours:.2f}: data handling and logging are {100 * (ours - bare) / ours:.1f}% of our time.")
 
 
 if __name__ == "__main__":

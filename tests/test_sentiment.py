@@ -15,8 +15,8 @@ from ml.actions import review_sentiment
 from ml.data import warehouse
 from ml.data.synthetic_shop import LEAVING, OPENINGS
 from ml.training import review_classifier
+from ml.training.config import TrainConfig
 from ml.training.registry import champion_version
-from ml.training.transformer import TrainConfig
 from tests.conftest import TINY_TRAINING
 
 AS_OF = date(2026, 1, 1)

@@ -10,7 +10,8 @@ import torch
 
 from ml.models.clv import with_clv_features
 from ml.models.features import model_input
-from ml.training.transformer import TrainConfig, build_model, train
+from ml.training.config import TrainConfig
+from ml.training.transformer import build_model, train
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,10 @@ import pandas as pd
 
 from ml.models.baselines import BlendModel, ClvModel, GbmModel
 from ml.training import evaluate
+from ml.training.config import TrainConfig
+from ml.training.finetune import seed_everything
 from ml.training.tracking import log_customer_model
-from ml.training.transformer import Split, TrainConfig, TrainResult, run_transformer, seed_everything, time_split
+from ml.training.transformer import Split, TrainResult, run_transformer, time_split
 
 
 def train_candidates(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> list[TrainResult]:

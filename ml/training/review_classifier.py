@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -23,14 +22,15 @@ from mlflow import MlflowClient
 from sklearn.metrics import f1_score
 from transformers import AutoTokenizer
 
-from ml.models.batching import autocast, length_buckets, pad, uses_bf16
+from ml.models.batching import pad, uses_bf16
 from ml.models.features import star_sentiment
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
 from ml.models.pyfunc import REVIEW_CLASSIFIER, REVIEW_SIGNATURE, ReviewSentimentPyfunc
 from ml.models.review_classifier import Classifier
+from ml.training.config import TrainConfig
+from ml.training.finetune import finetune, seed_everything
 from ml.training.registry import CHAMPION, champion_version
 from ml.training.tracking import log_pyfunc
-from ml.training.transformer import TrainConfig, make_optimizer, seed_everything
 
 log = logging.getLogger(__name__)
 # With fewer earlier reviews than this, or one star class only, there is nothing to fine-tune
@@ -40,42 +40,42 @@ MIN_REVIEWS = 100
 F1_TOLERANCE = 0.01
 
 
-def fit(reviews: pd.DataFrame, config: TrainConfig, device: torch.device) -> tuple[Classifier, dict[str, float]]:
-    """Shuffled length-bucketed batches of the reviews for `config.sentiment_epochs` epochs or until
-    `config.sentiment_train_minutes` is spent. Classes are weighted by their inverse
+@dataclass
+class Reviews:
+    """Tokenised reviews and their stars' sentiment: the fine-tuning loop's examples
+    (ml/training/finetune.py) for the review classifier. Classes are weighted by their inverse
     frequency: most reviews are positive, and macro-F1 counts every class alike."""
+
+    token_ids: list[list[int]]
+    labels: torch.Tensor
+    weights: torch.Tensor
+    pad_id: int
+
+    @classmethod
+    def of(cls, reviews: pd.DataFrame, classifier: Classifier) -> Reviews:
+        labels = torch.tensor(star_sentiment(reviews["rating"].to_numpy("float64")), dtype=torch.long)
+        counts = torch.bincount(labels, minlength=len(SENTIMENTS)).float()
+        weights = torch.where(counts > 0, counts.sum() / (len(SENTIMENTS) * counts.clamp(min=1)), 0.0)
+        return cls(classifier.token_ids(reviews["review_text"].tolist()), labels, weights.to(classifier.device),
+                   classifier.tokenizer.pad_token_id)
+
+    def inputs(self, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        return pad(self.token_ids, rows, self.pad_id, device)
+
+    def loss(self, logits: torch.Tensor, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.float(), self.labels[rows].to(device), weight=self.weights)
+
+
+def fit(reviews: pd.DataFrame, config: TrainConfig, device: torch.device) -> tuple[Classifier, dict[str, float]]:
+    """The shared fine-tuning loop on the reviews for `config.sentiment_epochs` epochs, or until
+    `config.sentiment_train_minutes` are spent."""
     seed_everything(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     classifier = Classifier(ReviewClassifier(config.base_model), tokenizer, config.max_length, device)
-    token_ids = classifier.token_ids(reviews["review_text"].tolist())
-    labels = torch.tensor(star_sentiment(reviews["rating"].to_numpy("float64")), dtype=torch.long)
-    counts = torch.bincount(labels, minlength=len(SENTIMENTS)).float()
-    weights = torch.where(counts > 0, counts.sum() / (len(SENTIMENTS) * counts.clamp(min=1)), 0.0).to(device)
-    model = classifier.model
-    optimizer = make_optimizer(model, config)
-    minutes = config.sentiment_train_minutes
-    deadline = None if minutes is None else time.monotonic() + 60 * minutes
-    generator = np.random.default_rng(config.seed)
-    samples, started, step = 0, time.perf_counter(), 0
-    model.train()
-    for _ in range(config.sentiment_epochs):
-        batches = length_buckets([len(t) for t in token_ids], config.batch_size)
-        generator.shuffle(batches)
-        for rows in batches:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            with autocast(device):
-                logits = model(**pad(token_ids, rows, tokenizer.pad_token_id, device))
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels[rows].to(device), weight=weights)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            mlflow.log_metric("train_loss", loss.item(), step=step)
-            samples, step = samples + len(rows), step + 1
-    seconds = time.perf_counter() - started
-    return classifier, {"train_samples_per_second": samples / max(seconds, 1e-9),
-                        "train_rows_seen_share": min(samples / max(len(reviews), 1), 1.0)}
+    stats = finetune(classifier.model, Reviews.of(reviews, classifier), config, device,
+                     epochs=config.sentiment_epochs, minutes=config.sentiment_train_minutes)
+    return classifier, {"train_samples_per_second": stats.samples_per_second,
+                        "train_rows_seen_share": stats.rows_seen_share}
 
 
 def macro_f1(rating: np.ndarray, label: np.ndarray) -> float:
@@ -101,12 +101,12 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
         mlflow.log_params({**asdict(config), "task": "review_sentiment", "device": device.type,
                            "bf16": uses_bf16(device), "cutoff": str(cutoff.date()),
                            "train_reviews": len(earlier), "evaluation_reviews": len(later)})
-        classifier, speed = fit(earlier, config, device)
+        classifier, speed = fit(earlier, config, device)  # the loop logs its own metrics
         metrics = {**speed}
         if len(later):
             predicted = classifier.predict(later["review_text"].tolist())["sentiment_label"].to_numpy()
             metrics["macro_f1"] = macro_f1(later["rating"].to_numpy("float64"), predicted)
-        mlflow.log_metrics(metrics)
+            mlflow.log_metric("macro_f1", metrics["macro_f1"])
         with tempfile.TemporaryDirectory() as tmp:
             model_uri = log_pyfunc(ReviewSentimentPyfunc(), classifier.save(Path(tmp) / "model"), REVIEW_SIGNATURE,
                                    REVIEW_CLASSIFIER)

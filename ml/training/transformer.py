@@ -1,8 +1,8 @@
 """Fine-tune the customer model on training_examples and log everything to MLflow.
 
-`run_transformer` reads top to bottom: fit (with early stopping on a validation split and a
-time budget), calibrate on the validation split, evaluate on the holdout, calibrate again on the
-holdout for the model that goes live, log it.
+`run_transformer` reads top to bottom: fit (the loop of ml/training/finetune.py, with early
+stopping on a validation split and a time budget), calibrate on the validation split, evaluate
+on the holdout, calibrate again on the holdout for the model that goes live, log it.
 
 The second calibration is the cheap form of refitting on every labelled cutoff once the model
 is judged: the holdout is the newest cutoff whose labels are complete, so it is the closest
@@ -14,14 +14,10 @@ what the procedure does on a cutoff it has not seen.
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import math
-import random
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -31,59 +27,15 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from ml.models import predictor, tiers
-from ml.models.batching import autocast, collate, length_buckets, tokenize, uses_bf16
+from ml.models.batching import collate, tokenize, uses_bf16
 from ml.models.features import numeric_matrix, sentiment_labels
-from ml.models.networks import CustomerModel, default_base_model, pick_device
-from ml.progress import Progress
+from ml.models.networks import CustomerModel, pick_device
 from ml.training import evaluate
+from ml.training.config import TrainConfig
+from ml.training.finetune import finetune, seed_everything
 from ml.training.tracking import log_customer_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Training knobs. Defaults suit a CPU; on CUDA larger batches and more epochs are used."""
-
-    base_model: str = field(default_factory=default_base_model)
-    # Tokens of a customer's rendering: its latest review comes first, so the cut falls on
-    # numbers the numeric features hold anyway (48 tokens: docs/decisions/0005-renderings-of-48-tokens-review-first.md).
-    max_length: int = 48
-    batch_size: int = 32
-    epochs: int = 2
-    learning_rate: float = 5e-5
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    hidden: int = 128
-    # Encoder layers fine-tuned, counted from the top; the embeddings and the layers below stay
-    # frozen, so backward passes stop early. None: all of them (LoRA adapts every layer).
-    trainable_layers: int | None = 2
-    # Wall-clock budget for the fitting loop; it stops at the first step past it. None: no limit.
-    max_train_minutes: float | None = 15.0
-    # The same for the review sentiment classifier (ml/training/review_classifier.py), which trains first.
-    sentiment_train_minutes: float | None = 3.0
-    sentiment_epochs: int = 3
-    validation_share: float = 0.2
-    patience: int = 1
-    lora_rank: int = 0
-    seed: int = 42
-
-    @classmethod
-    def for_device(cls, device: torch.device, **overrides) -> TrainConfig:
-        if device.type == "cuda":
-            overrides = {"batch_size": 128, "epochs": 4, "max_train_minutes": None, "sentiment_train_minutes": None,
-                         "trainable_layers": None, **overrides}
-        return cls(**overrides)
-
-    @classmethod
-    def from_json(cls, path: Path | None, device: torch.device) -> TrainConfig:
-        """Device defaults, overridden by the JSON file's keys (CLM_TRAIN_CONFIG) when given."""
-        overrides = json.loads(Path(path).read_text()) if path else {}
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"{path} sets unknown training option(s) {sorted(unknown)}; "
-                             f"known: {sorted(f.name for f in fields(cls))}.")
-        return cls.for_device(device, **overrides)
 
 
 @dataclass
@@ -129,11 +81,13 @@ class Fitted:
 
 @dataclass
 class Batches:
-    """Tokenised texts, standardised numbers and targets of one split."""
+    """Tokenised texts, standardised numbers and targets of one split: the fine-tuning loop's
+    examples (ml/training/finetune.py) for the customer model."""
 
     token_ids: list[list[int]]
     numeric: np.ndarray
     targets: dict[str, torch.Tensor]
+    pad_id: int
 
     @classmethod
     def of(cls, frame: pd.DataFrame, tokenizer, prep: predictor.Preprocess) -> Batches:
@@ -148,7 +102,14 @@ class Batches:
                 "tier": torch.tensor(prep.tier_of(spend), dtype=torch.long),
                 "sentiment": torch.tensor(sentiment_labels(frame), dtype=torch.long),
             },
+            pad_id=tokenizer.pad_token_id,
         )
+
+    def inputs(self, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        return collate(self.token_ids, rows, self.numeric, self.pad_id, device)
+
+    def loss(self, outputs, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+        return multitask_loss(outputs, self.targets, rows, device)
 
 
 def train(examples: pd.DataFrame, config: TrainConfig, experiment: str) -> TrainResult:
@@ -179,13 +140,6 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
     return TrainResult("transformer", mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 def time_split(examples: pd.DataFrame, validation_share: float = 0.2, seed: int = 42) -> Split:
     """Train on the earlier cutoffs, hold out the latest: the model is judged on the future.
 
@@ -213,42 +167,19 @@ def time_split(examples: pd.DataFrame, validation_share: float = 0.2, seed: int 
 
 
 def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
-    """Epochs of length-bucketed batches until the validation loss stops improving, the epochs
-    run out or the time budget is spent; the best epoch's weights are kept."""
+    """The shared fine-tuning loop on the `fit` split for `config.epochs`, or until
+    `config.max_train_minutes` are spent, stopping early on the validation split's loss."""
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     prep = predictor.Preprocess.fit(numeric_matrix(split.fit), split.fit["future_spend"].to_numpy("float64"),
                                     config.max_length, config.hidden)
     fit_data, val_data = Batches.of(split.fit, tokenizer, prep), Batches.of(split.validation, tokenizer, prep)
     model = build_model(config, fit_data.numeric.shape[1], device)
     init_count_heads(model, split.fit)
-    optimizer = make_optimizer(model, config)
-    generator = np.random.default_rng(config.seed)
-    deadline = None if config.max_train_minutes is None else time.monotonic() + 60 * config.max_train_minutes
-
-    best_loss, best_state, stale, step, samples, started = float("inf"), None, 0, 0, 0, time.perf_counter()
-    progress = Progress("trained on", "samples", config.epochs * len(split.fit), deadline=deadline)
-    for epoch in range(config.epochs):
-        for loss, rows in train_epoch(model, fit_data, optimizer, config.batch_size, tokenizer.pad_token_id,
-                                      device, generator, deadline):
-            mlflow.log_metric("train_loss", loss, step=step)
-            step, samples = step + 1, samples + rows
-            progress.update(samples)
-        val_loss = validation_loss(model, val_data, config.batch_size * 2, tokenizer.pad_token_id, device)
-        mlflow.log_metric("validation_loss", val_loss, step=epoch)
-        log.info("epoch %d: %d steps, %d samples, validation loss %.4f", epoch + 1, step, samples, val_loss)
-        if val_loss < best_loss:
-            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-        if stale >= config.patience or (deadline is not None and time.monotonic() >= deadline):
-            break
-    model.load_state_dict(best_state)
+    stats = finetune(model, fit_data, config, device, epochs=config.epochs, minutes=config.max_train_minutes,
+                     validation=val_data)
     if config.lora_rank > 0:
         model.encoder = model.encoder.merge_and_unload()
-    rows_seen = min(samples / max(len(split.fit), 1), 1.0)
-    mlflow.log_metrics({"train_samples_per_second": samples / (time.perf_counter() - started),
-                        "train_rows_seen_share": rows_seen, "epochs_run": epoch + 1})
-    return Fitted(model, tokenizer, prep, samples / (time.perf_counter() - started), rows_seen)
+    return Fitted(model, tokenizer, prep, stats.samples_per_second, stats.rows_seen_share)
 
 
 def build_model(config: TrainConfig, n_numeric: int, device: torch.device) -> CustomerModel:
@@ -285,40 +216,6 @@ def init_count_heads(model: CustomerModel, frame: pd.DataFrame) -> None:
         model.spend_head.bias.fill_(0.0)
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with a small rate for the pretrained `encoder` and a larger one for the new heads
-    (the customer model's and the review classifier's)."""
-    return torch.optim.AdamW(
-        [
-            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": config.learning_rate},
-            {"params": [p for n, p in model.named_parameters() if not n.startswith("encoder.")],
-             "lr": config.head_learning_rate},
-        ],
-        weight_decay=config.weight_decay,
-    )
-
-
-def train_epoch(model: CustomerModel, data: Batches, optimizer: torch.optim.Optimizer, batch_size: int,
-                pad_id: int, device: torch.device, generator: np.random.Generator, deadline: float | None):
-    """One pass over length-bucketed batches in shuffled order, or until the deadline; yields
-    (loss, rows) per step."""
-    model.train()
-    batches = length_buckets([len(t) for t in data.token_ids], batch_size)
-    generator.shuffle(batches)
-    for rows in batches:
-        if deadline is not None and time.monotonic() >= deadline:
-            log.info("time budget spent: stopping the epoch early")
-            return
-        with autocast(device):
-            out = model(**collate(data.token_ids, rows, data.numeric, pad_id, device))
-        loss = multitask_loss(out, data.targets, rows, device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        yield loss.item(), len(rows)
-
-
 def multitask_loss(out, targets: dict[str, torch.Tensor], rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """Churn cross-entropy, Poisson deviance for orders and spend, tier and review-sentiment
     cross-entropy (customers without a review do not count for the last); summed."""
@@ -330,18 +227,6 @@ def multitask_loss(out, targets: dict[str, torch.Tensor], rows: np.ndarray, devi
             + torch.nn.functional.cross_entropy(out.tier_logits.float(), t["tier"])
             + torch.nn.functional.cross_entropy(out.sentiment_logits.float(), t["sentiment"], ignore_index=-100,
                                                 reduction="sum") / len(rows))
-
-
-@torch.no_grad()
-def validation_loss(model, data: Batches, batch_size: int, pad_id: int, device: torch.device) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    for rows in length_buckets([len(t) for t in data.token_ids], batch_size):
-        with autocast(device):
-            out = model(**collate(data.token_ids, rows, data.numeric, pad_id, device))
-        total += multitask_loss(out, data.targets, rows, device).item() * len(rows)
-        count += len(rows)
-    return total / max(count, 1)
 
 
 def calibrate(fitted: Fitted, validation: pd.DataFrame, device: torch.device, batch_size: int) -> None:
