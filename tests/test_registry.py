@@ -1,6 +1,8 @@
-"""The champion gate: sanity checks and the rule that picks the best candidate."""
+"""The champion gates' rules, without MLflow: the customer models' sanity checks and ranking,
+and the review classifier's macro-F1 tolerance."""
 
-from ml.training.registry import MAX_CALIBRATION_ERROR, beats, best, calibration_bound, sanity_problem
+from ml.training import review_classifier
+from ml.training.registry import MAX_CALIBRATION_ERROR, beats, best, calibration_bound, judge, sanity_problem
 
 GOOD = {"roc_auc": 0.8, "brier": 0.1, "ece": 0.2, "mean_probability": 0.5, "spend_spearman": 0.3,
         "orders_poisson_deviance": 1.0}
@@ -32,3 +34,22 @@ def test_a_candidate_replaces_the_champion_only_when_better_by_the_same_rule():
     assert beats({"roc_auc": 0.768, "orders_poisson_deviance": 1.00}, champion)
     assert not beats({"roc_auc": 0.772, "orders_poisson_deviance": 1.20}, champion)
     assert not beats({"roc_auc": 0.79, "orders_poisson_deviance": 1.50}, champion, margin=0.03)
+
+
+def test_the_customer_gate_promotes_the_first_candidate_and_a_better_one_and_says_why():
+    champion = {"roc_auc": 0.77, "orders_poisson_deviance": 1.10}
+    assert judge(GOOD, None) == (True, "best candidate (ROC-AUC 0.8000, orders deviance 1.0000); first champion")
+    promoted, reason = judge(GOOD, champion)
+    assert promoted and "beats the champion (ROC-AUC 0.7700, orders deviance 1.1000)" in reason
+    promoted, reason = judge(GOOD, champion, margin=0.05)
+    assert not promoted and "does not beat the champion" in reason
+
+
+def test_the_review_gate_keeps_the_champion_only_when_its_macro_f1_is_higher_by_more_than_the_tolerance():
+    tolerance = review_classifier.F1_TOLERANCE
+    assert review_classifier.judge(0.5, None, has_champion=False) == (True, "first classifier")
+    assert review_classifier.judge(None, None, has_champion=True)[0]  # no later reviews: the newest knows most
+    assert review_classifier.judge(0.80, 0.80 + tolerance / 2, has_champion=True)[0]
+    assert review_classifier.judge(0.85, 0.80, has_champion=True) == (True, "macro-F1 0.850 on later reviews, champion's 0.800")
+    kept = review_classifier.judge(0.80, 0.80 + 2 * tolerance, has_champion=True)
+    assert kept == (False, "macro-F1 0.800 on later reviews, below the champion's 0.820")

@@ -1,5 +1,5 @@
 """The review sentiment classifier: real MiniLM fine-tuning on the tiny shop's stars, a real
-MLflow registry, real DuckDB."""
+MLflow registry, real DuckDB, and the real `clm` command to promote and roll back."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ml.data.synthetic_shop import LEAVING, OPENINGS
 from ml.training import review_classifier
 from ml.training.config import TrainConfig
 from ml.training.registry import champion_version
-from tests.conftest import TINY_TRAINING
+from tests.conftest import TINY_TRAINING, clm
 
 AS_OF = date(2026, 1, 1)
 CUTOFF = pd.Timestamp("2025-10-03")
@@ -40,7 +40,8 @@ def build_schema(tmp_path):
 
 
 @pytest.mark.slow
-def test_classifier_learns_the_stars_scores_each_text_once_and_a_worse_one_stays_out(tiny_shop, registry, build_schema):
+def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out_and_clm_rolls_back(
+        tiny_shop, registry, build_schema, tmp_path):
     reviews = warehouse.raw_reviews(tiny_shop, AS_OF)
     assert len(reviews) > review_classifier.MIN_REVIEWS and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
     trained = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
@@ -68,6 +69,17 @@ def test_classifier_learns_the_stars_scores_each_text_once_and_a_worse_one_stays
                                 "sentiment-test", registry)
     assert untrained["version"] == "2" and not untrained["champion"] and "below the champion" in untrained["reason"]
     assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] == "1"
+
+    # Promoted by hand, then rolled back, through the real command (CLM_HOME's MLflow store is this test's).
+    client = mlflow.MlflowClient()
+    assert client.get_model_version(registry, "1").tags["champion_reason"] == "first classifier"
+    review_model = {"CLM_SENTIMENT_MODEL_NAME": registry}
+    clm(tmp_path, "promote", "2", "--model", "review", env=review_model)
+    assert champion_version(registry) == "2"
+    assert client.get_model_version(registry, "2").tags["replaced_champion"] == "1"
+    assert "rolled back to version 1" in clm(tmp_path, "rollback", "--model", "review", env=review_model).stdout
+    assert champion_version(registry) == "1"
+    assert client.get_model_version(registry, "1").tags["champion_reason"] == "rolled back from version 2"
 
 
 def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_schema):

@@ -87,11 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="build the dbt data dictionary and print where it and the GX Data Docs are")
     p.set_defaults(handler=_docs)
 
+    model_help = "which registered model: the customer model (default) or the review sentiment classifier"
     p = sub.add_parser("promote", help="make a registered model version the champion")
     p.add_argument("version")
+    p.add_argument("--model", choices=["customer", "review"], default="customer", help=model_help)
     p.set_defaults(handler=_promote)
 
-    p = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
+    p = sub.add_parser("rollback", help="give the champion alias back to the champion the current one replaced")
+    p.add_argument("--model", choices=["customer", "review"], default="customer", help=model_help)
     p.set_defaults(handler=_rollback)
 
     p = sub.add_parser("restore", help="put back the analysts' database of the run before the last")
@@ -250,8 +253,9 @@ def _promote(args, settings) -> int:
     from ml.training import registry, tracking
 
     tracking.configure(settings)
-    registry.promote(settings.model_name, args.version)
-    print(f"{settings.model_name} version {args.version} is now the champion")
+    name = _registered_name(args.model, settings)
+    registry.promote(name, args.version, "promoted by hand (clm promote)")
+    print(f"{name} version {args.version} is now the champion")
     return 0
 
 
@@ -259,9 +263,15 @@ def _rollback(args, settings) -> int:
     from ml.training import registry, tracking
 
     tracking.configure(settings)
-    version = registry.rollback(settings.model_name)
-    print(f"{settings.model_name} champion rolled back to version {version}")
+    name = _registered_name(args.model, settings)
+    version = registry.rollback(name)
+    print(f"{name} champion rolled back to version {version}")
     return 0
+
+
+def _registered_name(model: str, settings) -> str:
+    """The registered model `--model` names: the customer model or the review sentiment classifier."""
+    return settings.sentiment_model_name if model == "review" else settings.model_name
 
 
 def _ui(args, settings) -> int:

@@ -59,7 +59,8 @@ def summary(settings: Settings) -> str:
                             if k.startswith("holdout_") and k != "holdout_as_of")
         lines.append(f"  champion: {settings.model_name} version {version}, {tags.get('family', 'transformer')} "
                      f"(holdout as of {tags.get('holdout_as_of')}: {metrics})")
-        lines.append(f"  why: {tags.get('gate_reason', 'promoted by hand')}")
+        # Why it is champion: set by every promotion and rollback (older versions: the gate's reason).
+        lines.append(f"  why: {tags.get(registry.CHAMPION_REASON) or tags.get('gate_reason', 'promoted by hand')}")
     lines.append("  " + sentiment_line(settings))
     lines += [
         "",

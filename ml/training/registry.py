@@ -4,6 +4,11 @@ Every family's candidates are versions of one registered model, tagged `family` 
 it (`@lightgbm`, `@bg_nbd`, `@blend`, `@transformer` name each family's latest). Scoring always loads
 `models:/<name>@champion`, so moving the alias is how a model goes live, and moving it back is
 how it is withdrawn.
+
+`promote` and `rollback` are the only ways the champion alias moves, for every registered model:
+the customer models' gate here, the review classifier's (ml/training/review_classifier.py) and
+`clm promote`/`clm rollback` by hand. Each model keeps its own rule for judging a version (`judge`
+here; the review classifier's `judge`), a plain function of metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from mlflow import MlflowClient
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# Version tags: the champion a promotion replaced (what rollback gives the alias back to), and
+# why the version last became champion.
+REPLACED_CHAMPION = "replaced_champion"
+CHAMPION_REASON = "champion_reason"
 # A candidate goes live only with every one of these defined and a calibrated churn probability.
 SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman", "orders_poisson_deviance")
 MAX_CALIBRATION_ERROR = 0.15
@@ -72,17 +81,23 @@ def register_candidates(candidates: list[dict], name: str, champion_on_holdout: 
 
 def gate(name: str, version: str, family: str, metrics: dict[str, float], champion: dict[str, float] | None,
          margin: float) -> Registration:
+    """Promote the best candidate if `judge` says so; else alias it `challenger`."""
+    promoted, reason = judge(metrics, champion, margin)
+    if promoted:
+        promote(name, version, reason)
+    else:
+        MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+    return Registration(name, version, family, CHAMPION if promoted else CHALLENGER, reason)
+
+
+def judge(metrics: dict[str, float], champion: dict[str, float] | None, margin: float = 0.0) -> tuple[bool, str]:
+    """The customer models' rule for the best candidate: whether it replaces the champion (both
+    scored on the same holdout; see AUC_TOLERANCE), and why."""
     if champion is None:
-        alias, reason = CHAMPION, f"best candidate ({describe(metrics)}); first champion"
-    elif beats(metrics, champion, margin):
-        alias, reason = CHAMPION, f"best candidate ({describe(metrics)}) beats the champion ({describe(champion)})"
-    else:
-        alias, reason = CHALLENGER, f"best candidate ({describe(metrics)}) does not beat the champion ({describe(champion)})"
-    if alias == CHAMPION:
-        promote(name, version)
-    else:
-        MlflowClient().set_registered_model_alias(name, alias, version)
-    return Registration(name, version, family, alias, reason)
+        return True, f"best candidate ({describe(metrics)}); first champion"
+    if beats(metrics, champion, margin):
+        return True, f"best candidate ({describe(metrics)}) beats the champion ({describe(champion)})"
+    return False, f"best candidate ({describe(metrics)}) does not beat the champion ({describe(champion)})"
 
 
 def best(candidates: dict[str, dict[str, float]]) -> str | None:
@@ -148,28 +163,36 @@ def why_no_champion(name: str) -> str:
     return f"version {latest.version} was not promoted ({latest.tags.get('gate_reason', 'no reason recorded')})."
 
 
-def promote(name: str, version: str) -> None:
-    """Make `version` the champion by hand, remembering the one it replaces."""
+def promote(name: str, version: str, reason: str) -> None:
+    """Make `version` the champion for `reason`, remembering the one it replaces (its
+    `replaced_champion` tag), so `rollback` can give the alias back."""
     client = MlflowClient()
+    version = str(version)
     try:
         client.get_model_version(name, version)
     except mlflow.exceptions.MlflowException:
         raise ValueError(f"{name} has no version {version}; see the versions in the MLflow UI (Models).") from None
     previous = champion_version(name)
-    if previous is not None and previous != str(version):
-        client.set_model_version_tag(name, version, "replaced_champion", previous)
-    client.set_registered_model_alias(name, CHAMPION, version)
+    if previous is not None and previous != version:
+        client.set_model_version_tag(name, version, REPLACED_CHAMPION, previous)
+    crown(client, name, version, reason)
 
 
 def rollback(name: str) -> str:
-    """Give the champion alias back to the version the current champion replaced."""
+    """Give the champion alias back to the version the current champion replaced; rolling back
+    again goes one promotion further back."""
     client = MlflowClient()
     current = champion_version(name)
     if current is None:
         raise ValueError(f"{name} has no champion to roll back.")
-    tags = client.get_model_version(name, current).tags
-    previous = tags.get("replaced_champion")
+    previous = client.get_model_version(name, current).tags.get(REPLACED_CHAMPION)
     if previous is None:
         raise ValueError(f"{name} version {current} replaced no earlier champion; there is nothing to roll back to.")
-    client.set_registered_model_alias(name, CHAMPION, previous)
+    crown(client, name, previous, f"rolled back from version {current}")
     return previous
+
+
+def crown(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """Move the champion alias to `version` and tag why (`champion_reason`): promote and rollback only."""
+    client.set_model_version_tag(name, version, CHAMPION_REASON, reason)
+    client.set_registered_model_alias(name, CHAMPION, version)

@@ -3,8 +3,10 @@
 The stars are labels every review already carries: 1-2 negative, 3 neutral, 4-5 positive. The
 classifier learns from the reviews written before a cutoff (the scoring date minus the horizon)
 and is judged by macro-F1 on the reviews written after it; the pipeline's `evaluate_sentiment`
-step puts the sentiment lexicon's macro-F1 on the same reviews beside it. Scoring the reviews is
-ml/actions/review_sentiment.py; the classifier itself is ml/models/review_classifier.py.
+step puts the sentiment lexicon's macro-F1 on the same reviews beside it. A version that passes
+`judge` is promoted through the registry like every model (ml/training/registry.py), so
+`clm rollback --model review` undoes it. Scoring the reviews is ml/actions/review_sentiment.py;
+the classifier itself is ml/models/review_classifier.py.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from ml.models.features import star_sentiment
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
 from ml.models.pyfunc import REVIEW_CLASSIFIER, REVIEW_SIGNATURE, ReviewSentimentPyfunc
 from ml.models.review_classifier import Classifier
+from ml.training import registry
 from ml.training.config import TrainConfig
 from ml.training.finetune import finetune, seed_everything
-from ml.training.registry import CHAMPION, champion_version
 from ml.training.tracking import log_pyfunc
 
 log = logging.getLogger(__name__)
@@ -115,33 +117,42 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
     client.set_model_version_tag(name, version, "cutoff", str(cutoff.date()))
     promoted, reason = gate(name, later, metrics.get("macro_f1"))
     if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
+        registry.promote(name, version, reason)
     client.set_model_version_tag(name, version, "gate_reason", reason)
     return {"trained": True, "version": version, "run_id": run.info.run_id, "champion": promoted, "reason": reason,
             "cutoff": str(cutoff.date()), **metrics}
 
 
 def gate(name: str, later: pd.DataFrame, new_f1: float | None) -> tuple[bool, str]:
-    """Whether the new version takes over: it does unless the champion, scored on the same
-    later reviews, has a macro-F1 higher by more than F1_TOLERANCE."""
-    current = champion_version(name)
-    if current is None:
+    """Whether the new version takes over, and why: the champion, if any, is scored on the same
+    later reviews and `judge` compares the two."""
+    current = registry.champion_version(name)
+    champion_f1 = None
+    if current is not None and new_f1 is not None:
+        champion = mlflow.pyfunc.load_model(f"models:/{name}/{current}")
+        champion_f1 = macro_f1(later["rating"].to_numpy("float64"),
+                               champion.predict(later[["review_text"]])["sentiment_label"].to_numpy())
+    return judge(new_f1, champion_f1, has_champion=current is not None)
+
+
+def judge(new_f1: float | None, champion_f1: float | None, has_champion: bool) -> tuple[bool, str]:
+    """The review classifier's rule: a new version takes over unless the champion's macro-F1 on
+    the same later reviews is higher by more than F1_TOLERANCE. A first version takes over, and
+    so does one with no later reviews to judge on: the newest knows the most stars."""
+    if not has_champion:
         return True, "first classifier"
-    if new_f1 is None:
+    if new_f1 is None or champion_f1 is None:
         return True, "no later reviews to compare on; the newest classifier knows the most stars"
-    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current}")
-    old_f1 = macro_f1(later["rating"].to_numpy("float64"),
-                      champion.predict(later[["review_text"]])["sentiment_label"].to_numpy())
-    if new_f1 < old_f1 - F1_TOLERANCE:
-        return False, f"macro-F1 {new_f1:.3f} on later reviews, below the champion's {old_f1:.3f}"
-    return True, f"macro-F1 {new_f1:.3f} on later reviews, champion's {old_f1:.3f}"
+    if new_f1 < champion_f1 - F1_TOLERANCE:
+        return False, f"macro-F1 {new_f1:.3f} on later reviews, below the champion's {champion_f1:.3f}"
+    return True, f"macro-F1 {new_f1:.3f} on later reviews, champion's {champion_f1:.3f}"
 
 
 def compare_with_lexicon(reviews: pd.DataFrame, name: str) -> dict:
     """On the reviews of the review_sentiment table written since the champion classifier's
     cutoff (reviews it never learnt from): macro-F1 of its labels and of the lexicon's against
     the stars. Logged to its run and tagged on its version."""
-    version = champion_version(name)
+    version = registry.champion_version(name)
     if version is None:
         return {"classifier": None}
     client = MlflowClient()
