@@ -48,7 +48,7 @@ from ml.models.batching import autocast, collate, length_buckets, uses_bf16
 from ml.models.features import model_input, numeric_matrix
 from ml.models.networks import CustomerModel, pick_device
 from ml.run import steps
-from ml.training.transformer import TrainConfig
+from ml.training.config import TrainConfig
 
 SHOP_CUSTOMERS = 2_000
 BARE_ROWS = 100_000
