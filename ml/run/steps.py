@@ -28,7 +28,7 @@ from ml.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ml.training.transformer import TrainConfig
+    from ml.training.config import TrainConfig
 
 RAW_SAMPLE_ROWS = 200_000
 
@@ -73,7 +73,7 @@ def training_examples(settings: Settings, cutoff: str | None = None) -> pd.DataF
 def train_config(settings: Settings) -> TrainConfig:
     """The training knobs: the device's defaults, overridden by CLM_TRAIN_CONFIG's file."""
     from ml.models.networks import pick_device
-    from ml.training.transformer import TrainConfig
+    from ml.training.config import TrainConfig
 
     return TrainConfig.from_json(settings.train_config, pick_device())
 
@@ -124,8 +124,9 @@ def train_sentiment(as_of: date, settings: Settings, config: TrainConfig | None 
                                    settings.sentiment_model_name)
 
 
-@step("Promote another version of the review sentiment model (`clm promote VERSION --model review`), or delete "
-      "its champion alias to fall back to the lexicon.", timedelta(hours=1), retries=1)
+@step("Go back to the previous review classifier (`clm rollback --model review`), promote another version "
+      "(`clm promote VERSION --model review`), or delete its champion alias to fall back to the lexicon.",
+      timedelta(hours=1), retries=1)
 def score_reviews(as_of: date, settings: Settings) -> dict:
     """Scores every new review text with `models:/clm-review-sentiment@champion`, for the feature build."""
     from ml.actions import review_sentiment
