@@ -14,10 +14,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # a current pip instead of the one a venv starts with, and the bytecode compiled afterwards on
 # every core instead of one file at a time by pip, test folders aside (nothing imports them; a
 # file only a newer Python compiles is skipped, as pip skips it). The same packages either way.
+# -qq: errors only, not the build backend's notes on editable installs.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==26.3
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[test]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check pip==26.3
+	$(BIN)/pip install -qq --disable-pip-version-check --no-compile -e '.[test]'
 	$(BIN)/python -c 'import compileall, re; compileall.compile_dir("$(VENV)/lib", quiet=2, workers=0, rx=re.compile(r"/tests?/"))'
 	touch $@
 
