@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -122,6 +123,9 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         started = first_tasks_started(airflow_port, token)
         assert started == {"clm_daily", "clm_training"}, f"first tasks started in {started} only"
         assert failures(airflow_port, token) == []
+        # Deterministically so: the first task was queued after the API server listened (a task
+        # queued before it gets a few seconds of retries, which a slow start outlasts).
+        assert first_queued(airflow_port, token) > api_server_listening(home / "logs" / "ui.log", airflow_port)
         busy = clm(home, "run", "--as-of", "2026-01-01", check=False)
         assert busy.returncode == 1 and "the Airflow run clm_" in busy.stderr and "is using" in busy.stderr
 
@@ -149,6 +153,19 @@ def first_tasks_started(airflow_port: int, token: str, within: float = 180) -> s
         if started == {"clm_daily", "clm_training"} or time.monotonic() > deadline:
             return started
         time.sleep(2)
+
+
+def first_queued(airflow_port: int, token: str) -> datetime:
+    """When the scheduler first queued a task of a scheduled run."""
+    tis = get_json(f"http://127.0.0.1:{airflow_port}/api/v2/dags/~/dagRuns/~/taskInstances"
+                   "?run_id_pattern=scheduled__&limit=100", token)["task_instances"]
+    return min(datetime.fromisoformat(ti["queued_when"]) for ti in tis if ti["queued_when"])
+
+
+def api_server_listening(log: Path, airflow_port: int) -> datetime:
+    """When Airflow's API server began to listen, from `airflow standalone`'s output."""
+    line = re.compile(rf"^api-server \| (\S+) .*Uvicorn running on http://127\.0\.0\.1:{airflow_port}\b", re.M)
+    return datetime.fromisoformat(line.search(log.read_text()).group(1))
 
 
 def failures(airflow_port: int, token: str) -> list[str]:
