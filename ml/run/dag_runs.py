@@ -14,6 +14,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from ml import runstatus
 from ml.run.lock import HELD_ENV, hold
 from ml.settings import Settings
 
@@ -34,7 +35,6 @@ def first_training(settings: Settings, as_of: date) -> list[tuple[str, date]]:
 def run_dags(runs: list[tuple[str, date]], command: str, settings: Settings) -> int:
     """DAG runs one after the other under the pipeline's lock (`command` names it for whoever
     finds it taken); stop at the first that fails. 0 when every run succeeded."""
-    from ml import runstatus
 
     with hold(settings.home, command) as lock:
         prepare_airflow(settings)
@@ -72,12 +72,14 @@ def prepare_airflow(settings: Settings) -> None:
 
 def run_dag(dag_id: str, as_of: date, settings: Settings, lock: int) -> int:
     """One DAG run through Airflow; its outcome read from the steps' records."""
-    from ml import runstatus
     from ml.run.orchestration import write_task_logs
 
     print(f"running {dag_id} through Airflow for as_of={as_of} ...", flush=True)
     log_path = settings.home / "logs" / f"{LOG_NAME[dag_id]}_{as_of}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The date's earlier run (training before a first daily run) left its steps' records in the
+    # same folder: they are not this run's to print.
+    already = printed_so_far(runstatus.read(settings, as_of))
     with log_path.open("w") as log:
         # The logical date is now (the default), so the UI shows when the run really ran; the
         # scoring date travels as the run's param.
@@ -85,7 +87,7 @@ def run_dag(dag_id: str, as_of: date, settings: Settings, lock: int) -> int:
             ["airflow", "dags", "test", dag_id, "-c", json.dumps({"as_of": as_of.isoformat()})],
             env={**airflow_env(settings), HELD_ENV: "1"}, stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock,),
         )
-        returncode = follow(process, settings, as_of)
+        returncode = follow(process, settings, as_of, already)
     write_task_logs(log_path, settings.airflow_home / "logs")
     statuses = runstatus.read(settings, as_of)
     failed = [s for s in statuses.values() if s.state == runstatus.FAILED]
@@ -105,13 +107,17 @@ def run_dag(dag_id: str, as_of: date, settings: Settings, lock: int) -> int:
     return 0
 
 
-def follow(process: subprocess.Popen, settings: Settings, as_of: date) -> int:
+def printed_so_far(statuses: dict[str, runstatus.StepStatus]) -> dict[str, tuple[str, str, str | None]]:
+    """What has been printed of each step: its start, state and progress."""
+    return {task: (status.started_at, status.state, status.progress) for task, status in statuses.items()}
+
+
+def follow(process: subprocess.Popen, settings: Settings, as_of: date,
+           shown: dict[str, tuple[str, str, str | None]]) -> int:
     """Print each step as it starts and as it ends, with its duration, until the run ends; its
     exit status. The steps' own records say so (ml/runstatus.py), not Airflow's log."""
-    from ml import runstatus
     from ml.progress import duration
 
-    shown: dict[str, tuple[str, str, str | None]] = {}
     while True:
         finished = process.poll() is not None
         for task, status in runstatus.read(settings, as_of).items():
