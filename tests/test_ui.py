@@ -169,13 +169,16 @@ def api_server_listening(log: Path, airflow_port: int) -> datetime:
 
 
 def failures(airflow_port: int, token: str) -> list[str]:
-    """Every failed run and every failed or retried task instance, as "dag run task: state"."""
+    """Every failed scheduled run and every failed or retried task instance of one, as "dag run
+    task: state". The home's earlier `clm run`s (manual runs, some failed on purpose by other
+    tests) do not count."""
     airflow = f"http://127.0.0.1:{airflow_port}/api/v2/dags/~/dagRuns"
-    runs = get_json(f"{airflow}?state=failed&limit=100", token)["dag_runs"]
-    tis = get_json(f"{airflow}/~/taskInstances?state=failed&state=upstream_failed&state=up_for_retry&limit=100",
-                   token)["task_instances"]
-    return ([f"{r['dag_id']} {r['dag_run_id']}: failed" for r in runs]
-            + [f"{ti['dag_id']} {ti['dag_run_id']} {ti['task_id']}: {ti['state']}" for ti in tis])
+    runs = get_json(f"{airflow}?state=failed&run_type=scheduled&limit=100", token)["dag_runs"]
+    tis = get_json(f"{airflow}/~/taskInstances?state=failed&state=upstream_failed&state=up_for_retry"
+                   "&run_id_pattern=scheduled__&limit=100", token)["task_instances"]
+    return ([f"{r['dag_id']} {r['dag_run_id']}: failed" for r in runs if r["dag_run_id"].startswith("scheduled__")]
+            + [f"{ti['dag_id']} {ti['dag_run_id']} {ti['task_id']}: {ti['state']}" for ti in tis
+               if ti["dag_run_id"].startswith("scheduled__")])
 
 
 def test_a_task_process_outlasts_an_execution_api_that_is_not_up_yet(tmp_path):
