@@ -25,15 +25,14 @@ TRAINING_EXAMPLES_ASSET = "clm_training_examples"
 
 def dag_arguments(doc_md: str, tasks: list, as_of_help: str) -> dict:
     """What both DAGs share: docs, the as_of param, no overlap, the failure callback. The DAG's
-    doc is its module docstring with the table of `tasks` (task_table) after its first
-    paragraph; its heading is also the DAG's description, which the UI shows in its DAG list and
+    doc is its module docstring with the table of `tasks` (task_table) after its heading and
+    first paragraph; the heading is also the DAG's description, which the UI shows in its DAG list and
     details; the whole doc sits behind the book icon on the DAG's page."""
     import pendulum
     from airflow.sdk import Param
 
-    intro, _, rest = doc_md.strip().partition("\n\n")
-    heading, _, lead = intro.partition("\n")
-    doc = "\n\n".join(part for part in (intro, task_table(tasks), rest) if part)
+    heading, lead, *rest = doc_md.strip().split("\n\n", 2)
+    doc = "\n\n".join([heading, lead, task_table(tasks), *rest])
     return {
         # Early enough for any shop's history (CDNOW is 1997); catchup=False keeps the scheduler
         # from backfilling it: that is done on purpose, with Airflow's own backfill.
