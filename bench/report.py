@@ -1,6 +1,6 @@
 """Where a benchmark's result goes besides the terminal: a Markdown file under docs/benchmarks/,
 with the command that produced it, the date, the commit and the machine (CPU model, cores, its
-bf16 instructions, the GPU), so a table in the docs is always one a bench script wrote.
+bf16 and int8 instructions, the GPU), so a table in the docs is always one a bench script wrote.
 
     report.write("scoring", "Scoring", table, notes="...")   # docs/benchmarks/scoring.md
 
@@ -17,13 +17,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "docs" / "benchmarks"
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+# What decides which precision wins (ml/models/precision.py): AMX tiles, AVX-512 bf16/fp16 and VNNI int8.
+CPU_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni")
 # The machine may be shared: its load when the bench started (this module's import) and ended.
 LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def cpu() -> dict[str, object]:
-    """The CPU's model, cores and bf16 flags, from /proc/cpuinfo (empty where there is none)."""
+    """The CPU's model, cores and CPU_FLAGS, from /proc/cpuinfo (empty where there is none)."""
     model, flags = "unknown", set()
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
@@ -36,7 +37,7 @@ def cpu() -> dict[str, object]:
         elif key.strip() == "flags" and not flags:
             flags = set(value.split())
     return {"model": model, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "flags": {flag: flag in flags for flag in BF16_FLAGS}}
+            "flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def gpu() -> str | None:
@@ -71,15 +72,19 @@ def command() -> str:
     return " ".join(["python", *(shown(arg) for arg in sys.argv)])
 
 
+def flags() -> str:
+    """"amx_bf16 no, avx512_bf16 yes, ...": the CPU_FLAGS this CPU has and lacks."""
+    return ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in cpu()["flags"].items())
+
+
 def header(title: str) -> str:
     machine = cpu()
-    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in machine["flags"].items())
     lines = [f"# {title}", "",
              "Written by the bench script, not by hand: run the command again to replace it.", "",
              f"- command: `{command()}`",
              f"- date: {date.today().isoformat()}",
              f"- commit: {commit()}",
-             f"- CPU: {machine['model']}, {machine['cores']} cores; {flags}"]
+             f"- CPU: {machine['model']}, {machine['cores']} cores; {flags()}"]
     if (name := gpu()) is not None:
         lines.append(f"- GPU: {name}")
     if LOAD_AT_START is not None:

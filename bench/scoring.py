@@ -8,12 +8,15 @@ fresh process so that its peak memory is its own:
   from DuckDB in Arrow batches, add the clv features, render, tokenise, infer, explain (churn
   reasons from LightGBM), write Parquet chunk by chunk and load it into the warehouse;
 * `bare forward`: the same transformer on the same rows, tokenised, sorted by length, padded
-  and moved to the device beforehand, timing only the forward passes at the same precision
-  (on at most 100,000 rows: it is a rate).
+  and moved to the device beforehand, timing only the forward passes, at every precision the
+  device runs (fp32, bf16 autocast, int8; on at most 10,000 rows: it is a rate).
 
-The transformer is MiniLM with freshly initialised heads (training does not change its speed);
-LightGBM, BG/NBD and the blend are fitted on the shop's training examples and scored end to
-end beside it.
+End to end, the transformer times its candidate precisions on the first chunk and runs the
+fastest (ml/models/precision.py), as scoring does; the table names the one it chose and its
+ratio to that precision's bare forward pass, beside every precision's bare rate. The
+transformer is MiniLM with freshly initialised heads (training does not change its speed),
+saved as allowing every precision; LightGBM, BG/NBD and the blend are fitted on the shop's
+training examples and scored end to end beside it.
 
     python bench/scoring.py                       # 10k and 100k customers
     python bench/scoring.py --customers 1000000   # one size
@@ -44,14 +47,15 @@ from ml.actions.reasons import Explainer
 from ml.data import warehouse
 from ml.models import predictor
 from ml.models.baselines import BlendModel, ClvModel, GbmModel
-from ml.models.batching import autocast, collate, length_buckets, uses_bf16
+from ml.models.batching import collate, length_buckets
 from ml.models.features import model_input, numeric_matrix
 from ml.models.networks import CustomerModel, pick_device
+from ml.models.precision import PRECISIONS, supported
 from ml.run import steps
 from ml.training.config import TrainConfig
 
 SHOP_CUSTOMERS = 2_000
-BARE_ROWS = 100_000
+BARE_ROWS = 10_000
 FAMILIES = ("transformer", "lightgbm", "bg_nbd", "blend")
 
 
@@ -79,6 +83,7 @@ def save_models(settings, folder: Path) -> dict[str, Path]:
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     prep = predictor.Preprocess.fit(numeric_matrix(train), train["future_spend"].to_numpy("float64"),
                                     config.max_length, config.hidden)
+    prep.precisions = list(PRECISIONS)
     torch.manual_seed(0)
     model = CustomerModel(config.base_model, len(prep.numeric_mean), hidden=config.hidden)
     folders["transformer"] = predictor.save(model, tokenizer, prep, folder / "transformer")
@@ -91,7 +96,8 @@ def load(family: str, folder: Path):
 
 
 def end_to_end(family: str, folders: dict[str, Path], db: Path, chunk_rows: int, queue) -> None:
-    """The score step's path for one family; puts (customers/s, peak RSS GB) on the queue."""
+    """The score step's path for one family; puts (customers/s, peak RSS GB, the precision
+    chosen and every candidate's timing) on the queue."""
     model, explainer = load(family, folders[family]), Explainer(GbmModel.load(folders["lightgbm"]))
     total = warehouse.read_frame(db, "select count(*) as n from build.customer_features")["n"].iloc[0]
     out = db.with_name(f"scores_{family}.parquet")
@@ -100,26 +106,25 @@ def end_to_end(family: str, folders: dict[str, Path], db: Path, chunk_rows: int,
                              out, {"model_family": family, "scored_at": warehouse.utc_now()}, total)
     warehouse.stage_scores(db, out)
     seconds = time.perf_counter() - started
-    queue.put((total / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
+    choice = getattr(model, "choice", None)
+    queue.put((total / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+               None if choice is None else choice.precision, None if choice is None else choice.describe()))
 
 
-def bare_forward(folder: Path, db: Path, queue) -> None:
-    """Forward passes only, on pre-collated, length-sorted batches on the device."""
+def bare_forward(folder: Path, db: Path, precision: str, queue) -> None:
+    """Forward passes only at `precision`, on pre-collated, length-sorted batches on the device."""
     scorer = predictor.Predictor(folder)
     frame = next(scoring.read_chunks(db, "build.customer_features", BARE_ROWS, 90))
     prepared = scorer.prepare(model_input(frame))
     batches = [collate(prepared.token_ids, rows, prepared.numeric, scorer.tokenizer.pad_token_id, scorer.device)
                for rows in length_buckets([len(t) for t in prepared.token_ids], scorer.batch_size)]
-    with torch.inference_mode():
-        with autocast(scorer.device):
-            scorer.model(**batches[0])  # warm-up
-        sync(scorer.device)
-        started = time.perf_counter()
-        for inputs in batches:
-            with autocast(scorer.device):
-                scorer.model(**inputs)
-        sync(scorer.device)
-    queue.put((len(frame) / (time.perf_counter() - started), 0.0))
+    predictor.run_batch(scorer.variants, precision, batches[0])  # warm-up (and the int8 copy made)
+    sync(scorer.device)
+    started = time.perf_counter()
+    for inputs in batches:
+        predictor.run_batch(scorer.variants, precision, inputs)
+    sync(scorer.device)
+    queue.put((len(frame) / (time.perf_counter() - started),))
 
 
 def sync(device: torch.device) -> None:
@@ -127,8 +132,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def in_child(target, *args) -> tuple[float, float]:
-    """Run `target` in a fresh process (its own peak memory); its (rate, peak RSS GB)."""
+def in_child(target, *args) -> tuple:
+    """Run `target` in a fresh process (its own peak memory); what it put on its queue."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
@@ -153,30 +158,37 @@ def main() -> None:
     folders = save_models(settings, work / "models")
     device = pick_device()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    setup = f"device: {name}; {'bf16' if uses_bf16(device) else 'fp32'}; chunks of {args.chunk_rows:,} customers"
+    setup = f"device: {name}; chunks of {args.chunk_rows:,} customers"
     print(setup)
+    print(f"CPU: {report.cpu()['model']}; {report.flags()}")
 
     rows, lines = [], []
     for size in sizes:
         db = work / f"score_{size}.duckdb"
         make_warehouse(settings.warehouse, size, db)
         families = args.families.split(",")
-        bare = in_child(bare_forward, folders["transformer"], db)[0] if "transformer" in families else None
+        bare = ({precision: in_child(bare_forward, folders["transformer"], db, precision)[0]
+                 for precision in supported(device)} if "transformer" in families else {})
         for family in families:
-            rate, peak = in_child(end_to_end, family, folders, db, args.chunk_rows)
-            ratio = rate / bare if family == "transformer" else None
-            rows.append({"customers": size, "family": family, "end to end /s": rate,
-                         "bare forward /s": bare if family == "transformer" else None,
-                         "ratio": ratio, "1M customers (min)": 1e6 / rate / 60, "peak RSS GB": peak})
-            if family == "transformer":
-                lines.append({"customers": size, "end_to_end_per_s": round(rate, 1), "bare_forward_per_s": round(bare, 1),
+            rate, peak, precision, timings = in_child(end_to_end, family, folders, db, args.chunk_rows)
+            if timings:
+                print(f"{size:,} customers, {family}: precision {timings}")
+            ratio = rate / bare[precision] if precision else None
+            rows.append({"customers": size, "family": family, "precision": precision, "end to end /s": rate,
+                         "bare forward /s": bare.get(precision), "ratio": ratio,
+                         **{f"bare {p} /s": bare[p] if precision else None for p in bare},
+                         "1M customers (min)": 1e6 / rate / 60, "peak RSS GB": peak})
+            if precision:
+                lines.append({"customers": size, "precision": precision, "end_to_end_per_s": round(rate, 1),
+                              "bare_forward_per_s": {p: round(r, 1) for p, r in bare.items()},
                               "ratio": round(ratio, 3), "peak_rss_gb": round(peak, 2)})
         db.unlink()
     table = report.table(rows)
     print(table)
     report.write("scoring", "Scoring: end to end against the bare forward pass", table,
-                 f"{setup[0].upper()}{setup[1:]}. Each family and the bare forward pass in a fresh process; "
-                 "the ratio is within this run. MiniLM with fresh heads; the customers are a "
+                 f"{setup[0].upper()}{setup[1:]}. Each family and each bare forward pass in a fresh process; "
+                 "the ratio is end to end over the bare forward pass of the precision scoring chose, within this run. "
+                 "MiniLM with fresh heads; the customers are a "
                  f"{SHOP_CUSTOMERS:,}-customer synthetic shop's features repeated with new ids.")
     if args.json:
         for line in lines:

@@ -38,8 +38,7 @@ class Progress:
             return None
         self.last = now
         line = self.line(done, now)
-        log.info(line)
-        runstatus.report(line)
+        say(line)
         return line
 
     def line(self, done: int, now: float) -> str:
@@ -55,6 +54,13 @@ class Progress:
             left = min(left if left is not None else float("inf"), max(self.deadline - now, 0.0))
         estimate = "" if left is None else f", about {duration(left)} left"
         return f"{so_far}, {rate:,.1f} {self.unit}/s{estimate}"
+
+
+def say(line: str) -> None:
+    """Report a line to the task's log and the step's record: progress, or what a step chose
+    (a precision, and how fast each candidate ran)."""
+    log.info(line)
+    runstatus.report(line)
 
 
 def duration(seconds: float) -> str:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from ml.training.config import TrainConfig
-from ml.training.finetune import finetune, seed_everything
+from ml.training.finetune import finetune, seed_everything, training_precision
 
-CONFIG = TrainConfig(base_model="unused", batch_size=4, patience=1)
+CONFIG = TrainConfig(base_model="unused", batch_size=4, patience=1, train_precision="fp32")
 ROWS = 10  # three batches of at most 4
 
 
@@ -36,11 +36,11 @@ class Texts:
         self.labels = torch.tensor([float(3 in ids) for ids in self.token_ids])
         self.scripted = iter(scripted_losses) if scripted_losses else None
 
-    def inputs(self, rows, device):
+    def forward(self, model, rows, device):
         width = max(len(self.token_ids[i]) for i in rows)
         ids = torch.tensor([self.token_ids[i] + [0] * (width - len(self.token_ids[i])) for i in rows])
         mask = torch.tensor([[1] * len(self.token_ids[i]) + [0] * (width - len(self.token_ids[i])) for i in rows])
-        return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+        return model(input_ids=ids.to(device), attention_mask=mask.to(device))
 
     def loss(self, outputs, rows, device):
         if self.scripted is not None:  # a validation split whose loss per epoch the test decides
@@ -98,3 +98,18 @@ def test_a_spent_deadline_takes_no_step(run):
     assert history(run, "train_loss") == []
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), untrained.state_dict().values(),
                                                  strict=True))
+
+
+def test_without_a_set_precision_the_loop_times_fp32_and_bf16_and_logs_both(run):
+    seed_everything(CONFIG.seed)
+    untrained, model = Toy(), Toy()
+    model.load_state_dict(untrained.state_dict())
+    choice = training_precision(model, Texts(), CONFIG.batch_size, torch.device("cpu"))
+    assert set(choice.rates) == {"fp32", "bf16"} and choice.precision == max(choice.rates, key=choice.rates.get)
+    assert mlflow.get_run(run.info.run_id).data.params["training_steps_precision"] == choice.precision
+    assert set(mlflow.get_run(run.info.run_id).data.metrics) >= {"train_fp32_samples_per_second",
+                                                                 "train_bf16_samples_per_second"}
+    # Timing steps neither moves the weights nor leaves gradients behind.
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), untrained.state_dict().values(),
+                                                 strict=True))
+    assert all(p.grad is None for p in model.parameters())

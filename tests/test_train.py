@@ -11,7 +11,7 @@ import torch
 from ml.models.clv import with_clv_features
 from ml.models.features import model_input
 from ml.training.config import TrainConfig
-from ml.training.transformer import build_model, train
+from ml.training.transformer import Batches, build_model, frozen_layers, train
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +61,20 @@ def test_only_the_top_layers_learn_on_a_cpu_budget():
     assert all(p.requires_grad for p in model.churn_head.parameters())
     # CUDA trains every layer.
     assert TrainConfig.for_device(torch.device("cuda")).trainable_layers is None
+
+
+def test_training_from_cached_frozen_states_gives_what_the_whole_model_gives():
+    config = TrainConfig(trainable_layers=2)
+    model = build_model(config, n_numeric=3, device=torch.device("cpu")).eval()
+    rng = np.random.default_rng(0)
+    token_ids = [[101, *rng.integers(1000, 5000, size=n).tolist(), 102] for n in (3, 9, 5, 12, 1, 7)]
+    batches = Batches(token_ids, rng.normal(size=(6, 3)).astype("float32"), targets={}, pad_id=0)
+    rows = np.array([0, 3, 4, 5])
+    with torch.no_grad():
+        whole = batches.forward(model, rows, torch.device("cpu"))
+        batches.cache(model, frozen_layers(model, config), torch.device("cpu"), batch_size=4, candidates=("fp32",))
+        cached = batches.forward(model, rows, torch.device("cpu"))
+    assert batches.cached.layers == 4 and batches.cached.states.shape[0] == sum(len(t) for t in token_ids)
+    # fp16 storage of the states is all that differs.
+    assert torch.allclose(whole.churn_logit, cached.churn_logit, atol=1e-2)
+    assert torch.allclose(whole.tier_logits, cached.tier_logits, atol=1e-2)

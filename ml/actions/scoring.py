@@ -31,7 +31,7 @@ from ml.actions.reasons import Explainer
 from ml.models.baselines import OUTPUT_COLUMNS
 from ml.models.clv import CLV_FEATURES, clv_features
 from ml.models.features import model_input
-from ml.progress import Progress
+from ml.progress import Progress, say
 
 # What the clv features are fitted on (ml/models/clv.rfm_inputs).
 CLV_INPUTS = ("customer_id", "as_of", "frequency", "days_since_first_order", "recency_days", "avg_order_value")
@@ -42,6 +42,8 @@ class Scored:
     rows: int
     seconds: float
     mean_churn_probability: float
+    # The precision the transformer timed and chose, with every candidate's rate; None for the others.
+    precision: str | None = None
 
     @property
     def per_second(self) -> float:
@@ -115,6 +117,8 @@ def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Expla
     try:
         for chunk in ahead(next_chunk, overlap):
             scores = score_rows(chunk, infer(chunk.ready), extra)
+            if rows == 0 and getattr(predictor, "choice", None) is not None:
+                say(f"scoring at {predictor.choice.describe('customers/s')}")
             table = pa.Table.from_pandas(scores, preserve_index=False)
             writer = writer or pq.ParquetWriter(out, table.schema)
             writer.write_table(table)
@@ -126,7 +130,9 @@ def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Expla
             writer.close()
     if rows == 0:
         raise ValueError("customer_features has no rows to score; the feature build wrote nothing for this date.")
-    return Scored(rows, time.perf_counter() - started, churn_sum / rows)
+    choice = getattr(predictor, "choice", None)
+    return Scored(rows, time.perf_counter() - started, churn_sum / rows,
+                  None if choice is None else choice.describe("customers/s"))
 
 
 def score_rows(chunk: Chunk, predictions: pd.DataFrame, extra: dict[str, object]) -> pd.DataFrame:

@@ -71,6 +71,27 @@ class CustomerModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor) -> Outputs:
         pooled = mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,
                            attention_mask)
+        return self.heads(pooled, numeric)
+
+    def bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: int) -> torch.Tensor:
+        """The token states after the embeddings and the lowest `layers` encoder layers: what
+        training computes once per row while those layers are frozen (ml/training/transformer.py)."""
+        hidden = self.encoder.embeddings(input_ids=input_ids)
+        return self._layers(hidden, attention_mask, slice(0, layers))
+
+    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor, numeric: torch.Tensor, start: int) -> Outputs:
+        """The rest of `forward` from the states `bottom(..., layers=start)` returned."""
+        hidden = self._layers(hidden, attention_mask, slice(start, None))
+        return self.heads(mean_pool(hidden, attention_mask), numeric)
+
+    def _layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, which: slice) -> torch.Tensor:
+        # Padding masked out additively, as BERT's attention takes it: (batch, 1, 1, tokens).
+        blocked = (1 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        for layer in self.encoder.encoder.layer[which]:
+            hidden = layer(hidden, attention_mask=blocked)
+        return hidden
+
+    def heads(self, pooled: torch.Tensor, numeric: torch.Tensor) -> Outputs:
         shared = self.trunk(torch.cat([pooled, self.numeric(numeric.to(pooled.dtype))], dim=-1))
         return Outputs(
             churn_logit=self.churn_head(shared).squeeze(-1),

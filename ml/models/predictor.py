@@ -8,7 +8,9 @@ MLflow carries it as the pyfunc's artifact, scoring loads it.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,10 +20,13 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from ml.models import tiers
-from ml.models.batching import autocast, collate, length_buckets, tokenize
+from ml.models.batching import collate, length_buckets, spread, tokenize
 from ml.models.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, RENDERING, numeric_matrix
 from ml.models.networks import SENTIMENTS, CustomerModel, pick_device
+from ml.models.precision import BF16, FP32, INT8, Choice, Variants, autocast, measure, supported
 from ml.models.tiers import VALUE_TIERS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,10 +48,18 @@ class Preprocess:
     numeric_features: list[str] | None = None
     # The text rendering it learnt (ml/models/features.render_text); 1 for models saved before it was kept.
     rendering: int = 1
+    # The precisions that kept the model's quality against fp32 on the holdout at training
+    # (ml/training/transformer.py); scoring times these and runs the fastest. None: saved before
+    # they were judged, when such models ran in fp32 or bf16.
+    precisions: list[str] | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return self.numeric_features or list(NUMERIC_FEATURES_V1)
+
+    @property
+    def allowed_precisions(self) -> list[str]:
+        return self.precisions or [FP32, BF16]
 
     @classmethod
     def fit(cls, numeric: np.ndarray, future_spend: np.ndarray, max_length: int, hidden: int) -> Preprocess:
@@ -82,23 +95,48 @@ def prepare(tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, frame: p
 
 
 @torch.inference_mode()
-def raw_from_prepared(model: CustomerModel, prepared: Prepared, pad_id: int, device: torch.device, batch_size: int,
-                      bf16: bool | None = None) -> np.ndarray:
+def raw_from_prepared(variants: Variants, precision: str, prepared: Prepared, pad_id: int, batch_size: int,
+                      progress: Callable[[int], object] | None = None) -> np.ndarray:
     """Every head's raw output per prepared row, in its order: churn logit, log orders, log
-    spend, tier logits, sentiment logits. Batches are sorted by token length (little padding)."""
-    model.eval()
+    spend, tier logits, sentiment logits, with the model at `precision`. Batches are sorted by
+    token length (little padding). `progress` hears the rows done after each batch (Progress.update).
+    """
     raw = np.empty((len(prepared.token_ids), 3 + len(VALUE_TIERS) + len(SENTIMENTS)), dtype="float32")
+    done = 0
     for rows in length_buckets([len(t) for t in prepared.token_ids], batch_size):
-        with autocast(device, bf16):
-            out = model(**collate(prepared.token_ids, rows, prepared.numeric, pad_id, device))
-        raw[rows] = torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
-                               out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
+        raw[rows] = run_batch(variants, precision, collate(prepared.token_ids, rows, prepared.numeric, pad_id,
+                                                           variants.device))
+        done += len(rows)
+        if progress is not None:
+            progress(done)
     return raw.astype("float64")
 
 
-def raw_outputs(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-                frame: pd.DataFrame, device: torch.device, batch_size: int) -> np.ndarray:
-    return raw_from_prepared(model, prepare(tokenizer, preprocess, frame), tokenizer.pad_token_id, device, batch_size)
+def run_batch(variants: Variants, precision: str, batch: dict[str, torch.Tensor]) -> np.ndarray:
+    """One collated batch through the model at `precision`: the heads' raw outputs side by side."""
+    model = variants.module(precision).eval()
+    if precision == INT8:
+        batch = {k: v.cpu() for k, v in batch.items()}
+    with torch.inference_mode(), autocast(variants.device, precision):
+        out = model(**batch)
+    return torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
+                      out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
+
+
+def time_precisions(variants: Variants, prepared: Prepared, pad_id: int, batch_size: int,
+                    candidates: list[str], batches: int = 6) -> Choice:
+    """The fastest of `candidates` on up to `batches` of the prepared rows' length buckets,
+    spread from the shortest to the longest."""
+    picked = spread(length_buckets([len(t) for t in prepared.token_ids], batch_size), batches)
+    collated = [collate(prepared.token_ids, rows, prepared.numeric, pad_id, variants.device) for rows in picked]
+    return measure(lambda precision, batch: run_batch(variants, precision, batch), collated, candidates,
+                   rows=lambda batch: len(batch["input_ids"]))
+
+
+def raw_outputs(variants: Variants, precision: str, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+                frame: pd.DataFrame, batch_size: int, progress: Callable[[int], object] | None = None) -> np.ndarray:
+    return raw_from_prepared(variants, precision, prepare(tokenizer, preprocess, frame), tokenizer.pad_token_id,
+                             batch_size, progress)
 
 
 def scores_of(preprocess: Preprocess, raw: np.ndarray, reviewed: np.ndarray) -> pd.DataFrame:
@@ -112,12 +150,6 @@ def scores_of(preprocess: Preprocess, raw: np.ndarray, reviewed: np.ndarray) -> 
         "value_tier": np.asarray(VALUE_TIERS)[raw[:, 3:6].argmax(axis=1)],
         "review_sentiment": np.where(reviewed, sentiment_score(raw[:, 6:9]), np.nan),
     })
-
-
-def predict(model: CustomerModel, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
-            frame: pd.DataFrame, device: torch.device, batch_size: int) -> pd.DataFrame:
-    """Scores per row of `frame`, in its order (see scores_of)."""
-    return scores_of(preprocess, raw_outputs(model, tokenizer, preprocess, frame, device, batch_size), has_review(frame))
 
 
 def has_review(frame: pd.DataFrame) -> np.ndarray:
@@ -144,11 +176,9 @@ class Predictor:
     """A saved customer model, ready to score DataFrames of customer_features rows."""
 
     def __init__(self, folder: Path, device: torch.device | None = None, batch_size: int | None = None,
-                 bf16: bool | None = None):
+                 precision: str | None = None):
         self.device = device or pick_device()
         self.batch_size = batch_size or (256 if self.device.type == "cuda" else 64)
-        # None: bf16 where the device runs it natively (ml/models/batching.py); False forces fp32.
-        self.bf16 = bf16
         self.preprocess = Preprocess(**json.loads((folder / "preprocess.json").read_text()))
         self.tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
         n_numeric = len(self.preprocess.numeric_mean)
@@ -157,10 +187,18 @@ class Predictor:
         if result.unexpected_keys or any(not k.startswith("encoder.") for k in result.missing_keys):
             raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
         self.model.to(self.device).eval()
+        self.variants = Variants(self.model, self.device)
+        # The precision scoring runs at: `precision` if given, else timed on the first rows scored.
+        self.choice: Choice | None = None if precision is None else Choice(precision, {})
 
     @classmethod
     def load(cls, folder: Path) -> Predictor:
         return cls(folder)
+
+    @property
+    def candidates(self) -> list[str]:
+        """The precisions this device runs that kept the model's quality at training."""
+        return [p for p in supported(self.device) if p in self.preprocess.allowed_precisions] or [FP32]
 
     @property
     def overlaps_preparation(self) -> bool:
@@ -171,9 +209,17 @@ class Predictor:
     def prepare(self, frame: pd.DataFrame) -> Prepared:
         return prepare(self.tokenizer, self.preprocess, frame)
 
+    def choose_precision(self, prepared: Prepared) -> Choice:
+        """Time the candidates on these rows once, the first time rows come; the choice holds after."""
+        if self.choice is None:
+            self.choice = time_precisions(self.variants, prepared, self.tokenizer.pad_token_id, self.batch_size,
+                                          self.candidates)
+            log.info("scoring precision: %s", self.choice.describe("customers/s"))
+        return self.choice
+
     def predict_prepared(self, prepared: Prepared) -> pd.DataFrame:
-        raw = raw_from_prepared(self.model, prepared, self.tokenizer.pad_token_id, self.device, self.batch_size,
-                                self.bf16)
+        precision = self.choose_precision(prepared).precision
+        raw = raw_from_prepared(self.variants, precision, prepared, self.tokenizer.pad_token_id, self.batch_size)
         return scores_of(self.preprocess, raw, prepared.has_review)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,8 +15,9 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from ml.models.batching import autocast, length_buckets, pad
+from ml.models.batching import length_buckets, pad, spread
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
+from ml.models.precision import BF16, FP32, Choice, autocast, measure, supported
 
 
 class Classifier:
@@ -28,6 +29,8 @@ class Classifier:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = 256 if self.device.type == "cuda" else 64
+        # fp32 or bf16 autocast, timed on the first texts scored (int8 is not judged for this model).
+        self.choice: Choice | None = None
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
@@ -36,13 +39,22 @@ class Classifier:
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """P(negative), P(neutral), P(positive) per text, in length-bucketed batches."""
         self.model.eval()
+        if not texts:
+            return np.empty((0, len(SENTIMENTS)))
         token_ids = self.token_ids(texts)
+        buckets = length_buckets([len(t) for t in token_ids], self.batch_size)
+        batches = [pad(token_ids, rows, self.tokenizer.pad_token_id, self.device) for rows in buckets]
+        if self.choice is None:
+            self.choice = measure(self.logits, spread(batches, 6), [p for p in (FP32, BF16) if p in supported(self.device)],
+                                  rows=lambda batch: len(batch["input_ids"]))
         out = np.empty((len(texts), len(SENTIMENTS)), dtype="float64")
-        for rows in length_buckets([len(t) for t in token_ids], self.batch_size):
-            with autocast(self.device):
-                logits = self.model(**pad(token_ids, rows, self.tokenizer.pad_token_id, self.device))
-            out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        for rows, batch in zip(buckets, batches, strict=True):
+            out[rows] = torch.softmax(self.logits(self.choice.precision, batch), dim=-1).cpu().numpy()
         return out
+
+    def logits(self, precision: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(self.device, precision):
+            return self.model(**batch).float()
 
     def predict(self, texts: list[str]) -> pd.DataFrame:
         """Per text: the three probabilities, the most likely label, and P(positive) - P(negative)."""

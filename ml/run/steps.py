@@ -304,7 +304,8 @@ def score(as_of: date, settings: Settings) -> dict:
     finally:
         out.unlink(missing_ok=True)
     return {"rows": rows, "model_version": version, "model_family": family,
-            "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second}
+            "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second,
+            "precision": scored.precision}
 
 
 def churn_explainer(settings: Settings, champion):

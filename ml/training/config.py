@@ -33,6 +33,9 @@ class TrainConfig:
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
     seed: int = 42
+    # "fp32" or "bf16" (autocast) for the training steps; None: whichever runs faster on this
+    # machine, timed at the start (ml/training/finetune.py). Set it for runs that must repeat bit for bit.
+    train_precision: str | None = None
 
     # The customer model.
     epochs: int = 2

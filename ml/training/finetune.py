@@ -4,9 +4,10 @@
 Each model gives only what differs: its examples (the token ids, and how a batch of rows becomes
 the model's inputs and a loss), its epochs and its minutes, and for the customer model a
 validation split. `finetune` reads top to bottom: AdamW with one rate for the encoder and one
-for the heads, then per epoch shuffled length-bucketed batches under autocast with clipped
-gradients until a wall-clock deadline, every step's loss logged to MLflow; with a validation
-split, its loss after each epoch, early stopping and the best epoch's weights restored.
+for the heads, fp32 or bf16 autocast as timing a few steps of each says (ml/models/precision.py),
+then per epoch shuffled length-bucketed batches with clipped gradients until a wall-clock
+deadline, every step's loss logged to MLflow; with a validation split, its loss after each epoch
+(with progress), early stopping and the best epoch's weights restored.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import mlflow
 import numpy as np
 import torch
 
-from ml.models.batching import autocast, length_buckets
-from ml.progress import Progress
+from ml.models.batching import length_buckets, spread
+from ml.models.precision import BF16, FP32, Choice, autocast, measure
+from ml.progress import Progress, say
 from ml.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,8 @@ class Examples(Protocol):
 
     token_ids: list[list[int]]  # per row: what length buckets are made of
 
-    def inputs(self, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-        """The model's keyword arguments for these rows, on `device`."""
+    def forward(self, model: torch.nn.Module, rows: np.ndarray, device: torch.device) -> Any:
+        """The model's outputs for these rows, computed on `device`."""
 
     def loss(self, outputs: Any, rows: np.ndarray, device: torch.device) -> torch.Tensor:
         """The rows' mean loss, given what the model returned for them."""
@@ -80,6 +82,7 @@ def finetune(model: torch.nn.Module, train: Examples, config: TrainConfig, devic
     the best epoch's weights. Logged in the active MLflow run: train_loss per step,
     validation_loss per epoch, samples per second, the share of rows seen and the epochs run."""
     optimizer = make_optimizer(model, config)
+    precision = config.train_precision or training_precision(model, train, config.batch_size, device).precision
     shuffle = np.random.default_rng(config.seed)
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     progress = Progress("trained on", "samples", epochs * len(train.token_ids), deadline=deadline)
@@ -96,8 +99,8 @@ def finetune(model: torch.nn.Module, train: Examples, config: TrainConfig, devic
             if past(deadline):
                 log.info("time budget spent: stopping the epoch early")
                 break
-            with autocast(device):
-                outputs = model(**train.inputs(rows, device))
+            with autocast(device, precision):
+                outputs = train.forward(model, rows, device)
             loss = train.loss(outputs, rows, device)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
@@ -108,7 +111,7 @@ def finetune(model: torch.nn.Module, train: Examples, config: TrainConfig, devic
             progress.update(samples)
 
         if validation is not None:
-            val_loss = evaluation_loss(model, validation, config.batch_size * 2, device)
+            val_loss = evaluation_loss(model, validation, config.batch_size * 2, device, precision)
             mlflow.log_metric("validation_loss", val_loss, step=epoch)
             log.info("epoch %d: %d steps, %d samples, validation loss %.4f", epoch + 1, step, samples, val_loss)
             if val_loss < best_loss:
@@ -129,16 +132,39 @@ def finetune(model: torch.nn.Module, train: Examples, config: TrainConfig, devic
     return stats
 
 
+def training_precision(model: torch.nn.Module, train: Examples, batch_size: int, device: torch.device) -> Choice:
+    """fp32 or bf16 autocast, whichever runs a training step (forward and backward) faster here,
+    timed on a few batches from the shortest to the longest. The gradients are dropped and the
+    optimizer does not step, so the weights stay as they were. Logged to MLflow and the log."""
+    batches = spread(length_buckets([len(t) for t in train.token_ids], batch_size), 4)
+
+    def step(precision: str, rows: np.ndarray) -> None:
+        with autocast(device, precision):
+            outputs = train.forward(model, rows, device)
+        train.loss(outputs, rows, device).backward()
+        model.zero_grad(set_to_none=True)
+
+    model.train()
+    choice = measure(step, batches, [FP32, BF16], rows=len)
+    say(f"training steps at {choice.describe('samples/s')}")
+    mlflow.log_param("training_steps_precision", choice.precision)
+    mlflow.log_metrics({f"train_{p}_samples_per_second": rate for p, rate in choice.rates.items()})
+    return choice
+
+
 @torch.no_grad()
-def evaluation_loss(model: torch.nn.Module, examples: Examples, batch_size: int, device: torch.device) -> float:
+def evaluation_loss(model: torch.nn.Module, examples: Examples, batch_size: int, device: torch.device,
+                    precision: str) -> float:
     """The mean loss over every row, in length order (no shuffling, no gradients)."""
     model.eval()
     total, count = 0.0, 0
+    progress = Progress("validated on", "samples", len(examples.token_ids))
     for rows in length_buckets([len(t) for t in examples.token_ids], batch_size):
-        with autocast(device):
-            outputs = model(**examples.inputs(rows, device))
+        with autocast(device, precision):
+            outputs = examples.forward(model, rows, device)
         total += examples.loss(outputs, rows, device).item() * len(rows)
         count += len(rows)
+        progress.update(count)
     return total / max(count, 1)
 
 

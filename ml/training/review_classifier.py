@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from sklearn.metrics import f1_score
 from transformers import AutoTokenizer
 
-from ml.models.batching import pad, uses_bf16
+from ml.models.batching import pad
 from ml.models.features import star_sentiment
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
 from ml.models.pyfunc import REVIEW_CLASSIFIER, REVIEW_SIGNATURE, ReviewSentimentPyfunc
@@ -61,8 +61,8 @@ class Reviews:
         return cls(classifier.token_ids(reviews["review_text"].tolist()), labels, weights.to(classifier.device),
                    classifier.tokenizer.pad_token_id)
 
-    def inputs(self, rows: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-        return pad(self.token_ids, rows, self.pad_id, device)
+    def forward(self, model: torch.nn.Module, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+        return model(**pad(self.token_ids, rows, self.pad_id, device))
 
     def loss(self, logits: torch.Tensor, rows: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits.float(), self.labels[rows].to(device), weight=self.weights)
@@ -101,7 +101,7 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"review sentiment, cutoff {cutoff.date()}") as run:
         mlflow.log_params({**asdict(config), "task": "review_sentiment", "device": device.type,
-                           "bf16": uses_bf16(device), "cutoff": str(cutoff.date()),
+                           "cutoff": str(cutoff.date()),
                            "train_reviews": len(earlier), "evaluation_reviews": len(later)})
         classifier, speed = fit(earlier, config, device)  # the loop logs its own metrics
         metrics = {**speed}

@@ -1,0 +1,96 @@
+"""The number format the encoder runs in, chosen by timing each one on this machine.
+
+CPUs of one kind differ: bf16 autocast ran MiniLM 3.2x faster than fp32 on one CPU with
+avx512_bf16 and 0.75x as fast on another reporting the same flag; int8 (dynamic quantisation of
+every Linear layer) ran 2-3x faster than fp32 on both. No flag says which wins, so training and
+scoring time a few batches of each candidate and take the fastest
+(docs/decisions/0016-precision-chosen-by-measuring.md). Which candidates keep the model's
+quality is judged once, at training, against fp32 on the holdout (ml/training/transformer.py);
+the saved model lists them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+FP32, BF16, INT8 = "fp32", "bf16", "int8"
+PRECISIONS = (FP32, BF16, INT8)
+
+
+def supported(device: torch.device) -> tuple[str, ...]:
+    """The candidates `device` can run: int8 kernels (fbgemm, VNNI where the CPU has it) are CPU-only."""
+    return (FP32, BF16) if device.type == "cuda" else PRECISIONS
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for BF16; int8 and fp32 run as the module is."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == BF16 else nullcontext()
+
+
+def quantized(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `module` whose Linear layers hold int8 weights and quantise their inputs on the
+    fly (torch's dynamic quantisation): the cheap int8 that needs no calibration data."""
+    with warnings.catch_warnings():
+        # torch 2.13 points to torchao for new code; these kernels are the ones it still ships.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(module).cpu().eval(), {torch.nn.Linear},
+                                                      dtype=torch.qint8)
+
+
+class Variants:
+    """A model at each precision it is asked for: itself for fp32 and bf16, an int8 copy made once."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        self.model, self.device = model, device
+        self._int8: torch.nn.Module | None = None
+
+    def module(self, precision: str) -> torch.nn.Module:
+        if precision != INT8:
+            return self.model
+        if self._int8 is None:
+            self._int8 = quantized(self.model)
+        return self._int8
+
+
+@dataclass
+class Choice:
+    """The precision chosen and the rows per second every candidate ran at."""
+
+    precision: str
+    rates: dict[str, float]
+
+    def describe(self, unit: str = "rows/s") -> str:
+        """"int8 (fp32 145, bf16 461, int8 430 rows/s)"; the precision alone where none was timed."""
+        timings = ", ".join(f"{p} {rate:,.0f}" for p, rate in self.rates.items())
+        return f"{self.precision} ({timings} {unit})" if timings else self.precision
+
+
+def measure(run: Callable[[str, object], object], batches: Sequence, candidates: Sequence[str],
+            rows: Callable[[object], int]) -> Choice:
+    """Time `run(precision, batch)` for every candidate on the same `batches` and choose the
+    fastest. The first batch warms each candidate up untimed; the others go round-robin, so a
+    noisy second on a shared machine falls on every candidate alike."""
+    candidates = list(candidates)
+    if len(candidates) == 1 or len(batches) < 2:  # one candidate, or too few rows to time
+        return Choice(candidates[0], {})
+    for precision in candidates:
+        run(precision, batches[0])
+    seconds = dict.fromkeys(candidates, 0.0)
+    for batch in batches[1:]:
+        for precision in candidates:
+            started = time.perf_counter()
+            run(precision, batch)
+            seconds[precision] += time.perf_counter() - started
+    timed = sum(rows(batch) for batch in batches[1:])
+    rates = {p: timed / max(s, 1e-9) for p, s in seconds.items()}
+    return Choice(max(rates, key=rates.get), rates)
