@@ -38,7 +38,8 @@ class Progress:
             return None
         self.last = now
         line = self.line(done, now)
-        say(line)
+        log.info(line)
+        runstatus.report(line)
         return line
 
     def line(self, done: int, now: float) -> str:
@@ -57,10 +58,10 @@ class Progress:
 
 
 def say(line: str) -> None:
-    """Report a line to the task's log and the step's record: progress, or what a step chose
-    (a precision, and how fast each candidate ran)."""
+    """A line that is not a count, such as what a step chose (a precision, and how fast each
+    candidate ran): to the task's log and the step's notes, which `clm run` prints each of."""
     log.info(line)
-    runstatus.report(line)
+    runstatus.note(line)
 
 
 def duration(seconds: float) -> str:

@@ -38,6 +38,8 @@ class StepStatus:
     what_to_do: str | None = None
     where: str | None = None
     progress: str | None = None
+    # Lines the step said once (what it chose and why), which `clm run` prints each of.
+    notes: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -86,12 +88,14 @@ def step(task: str, what_to_do: str) -> Callable[[Callable[..., T]], Callable[..
             except Exception as error:
                 frame = traceback.extract_tb(error.__traceback__)[-1]
                 _write(settings, StepStatus(task, as_of.isoformat(), FAILED, started, _now(), type(error).__name__,
-                                            str(error), what_to_do, f"{Path(frame.filename).name}:{frame.lineno}"))
+                                            str(error), what_to_do, f"{Path(frame.filename).name}:{frame.lineno}",
+                                            notes=_notes()))
                 raise
+            else:
+                _write(settings, StepStatus(task, as_of.isoformat(), SUCCESS, started, _now(), notes=_notes()))
+                return result
             finally:
                 _running.reset(token)
-            _write(settings, StepStatus(task, as_of.isoformat(), SUCCESS, started, _now()))
-            return result
         return wrapper
     return decorate
 
@@ -103,6 +107,21 @@ def report(progress: str) -> None:
     if current is not None:
         settings, running = current
         _write(settings, replace(running, progress=progress))
+
+
+def note(line: str) -> None:
+    """Add a line to the running step's notes, where `clm run` prints it once; a no-op outside a step."""
+    current = _running.get()
+    if current is not None:
+        settings, running = current
+        running = replace(running, notes=(*running.notes, line))
+        _running.set((settings, running))
+        _write(settings, running)
+
+
+def _notes() -> tuple[str, ...]:
+    current = _running.get()
+    return () if current is None else tuple(current[1].notes)
 
 
 def _write(settings: Settings, status: StepStatus) -> None:

@@ -107,13 +107,20 @@ def run_dag(dag_id: str, as_of: date, settings: Settings, lock: int) -> int:
     return 0
 
 
-def printed_so_far(statuses: dict[str, runstatus.StepStatus]) -> dict[str, tuple[str, str, str | None]]:
-    """What has been printed of each step: its start, state and progress."""
-    return {task: (status.started_at, status.state, status.progress) for task, status in statuses.items()}
+Printed = tuple[str, str, str | None, int]
+
+
+def printed_so_far(statuses: dict[str, runstatus.StepStatus]) -> dict[str, Printed]:
+    """What has been printed of each step: its start, state, progress and how many notes."""
+    return {task: shown(status) for task, status in statuses.items()}
+
+
+def shown(status: runstatus.StepStatus) -> Printed:
+    return status.started_at, status.state, status.progress, len(status.notes)
 
 
 def follow(process: subprocess.Popen, settings: Settings, as_of: date,
-           shown: dict[str, tuple[str, str, str | None]]) -> int:
+           printed: dict[str, Printed]) -> int:
     """Print each step as it starts and as it ends, with its duration, until the run ends; its
     exit status. The steps' own records say so (ml/runstatus.py), not Airflow's log."""
     from ml.progress import duration
@@ -121,16 +128,19 @@ def follow(process: subprocess.Popen, settings: Settings, as_of: date,
     while True:
         finished = process.poll() is not None
         for task, status in runstatus.read(settings, as_of).items():
-            seen = shown.get(task)
-            shown[task] = (status.started_at, status.state, status.progress)
-            if seen == shown[task]:
+            seen = printed.get(task)
+            printed[task] = shown(status)
+            if seen == printed[task]:
                 continue
+            new = seen is None or seen[0] != status.started_at
+            if new and status.state == runstatus.RUNNING:
+                print(f"  {task} started", flush=True)
+            for line in status.notes[0 if new else seen[3]:]:
+                print(f"    {line}", flush=True)
             if status.state != runstatus.RUNNING:
                 outcome = "done" if status.state == runstatus.SUCCESS else "FAILED"
                 print(f"  {task} {outcome} in {duration(status.seconds)}", flush=True)
-            elif seen is None or seen[0] != status.started_at:
-                print(f"  {task} started", flush=True)
-            if status.state == runstatus.RUNNING and status.progress:
+            elif status.progress and (new or seen[2] != status.progress):
                 print(f"    {status.progress}", flush=True)
         if finished:
             return process.returncode
