@@ -8,8 +8,9 @@ fresh process so that its peak memory is its own:
   from DuckDB in Arrow batches, add the clv features, render, tokenise, infer, explain (churn
   reasons from LightGBM), write Parquet chunk by chunk and load it into the warehouse;
 * `bare forward`: the same transformer on the same rows, tokenised, sorted by length, padded
-  and moved to the device beforehand, timing only the forward passes, at every precision the
-  device runs (fp32, bf16 autocast, int8; on at most 10,000 rows: it is a rate).
+  and moved to the device beforehand, timing only the second of two forward passes (the first
+  sets up each batch shape's kernels), at every precision the device runs (fp32, bf16
+  autocast, int8; on at most 10,000 rows: it is a rate).
 
 End to end, the transformer times its candidate precisions on the first chunk and runs the
 fastest (ml/models/precision.py), as scoring does; the table names the one it chose and its
@@ -118,7 +119,10 @@ def bare_forward(folder: Path, db: Path, precision: str, queue) -> None:
     prepared = scorer.prepare(model_input(frame))
     batches = [collate(prepared.token_ids, rows, prepared.numeric, scorer.tokenizer.pad_token_id, scorer.device)
                for rows in length_buckets([len(t) for t in prepared.token_ids], scorer.batch_size)]
-    predictor.run_batch(scorer.variants, precision, batches[0])  # warm-up (and the int8 copy made)
+    # A first pass warms up: the int8 copy is made and each batch shape's kernels are set up
+    # once, as the first chunk does for the chunks after it end to end.
+    for inputs in batches:
+        predictor.run_batch(scorer.variants, precision, inputs)
     sync(scorer.device)
     started = time.perf_counter()
     for inputs in batches:

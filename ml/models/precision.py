@@ -78,19 +78,20 @@ class Choice:
 def measure(run: Callable[[str, object], object], batches: Sequence, candidates: Sequence[str],
             rows: Callable[[object], int]) -> Choice:
     """Time `run(precision, batch)` for every candidate on the same `batches` and choose the
-    fastest. The first batch warms each candidate up untimed; the others go round-robin, so a
-    noisy second on a shared machine falls on every candidate alike."""
+    fastest. Each batch runs once untimed under every candidate first (the int8 copy is made
+    and the batch shape's kernels set up, which later batches of that shape no longer pay),
+    then once timed under each, so a noisy second on a shared machine falls on all alike."""
     candidates = list(candidates)
-    if len(candidates) == 1 or len(batches) < 2:  # one candidate, or too few rows to time
+    if len(candidates) == 1 or not batches:
         return Choice(candidates[0], {})
-    for precision in candidates:
-        run(precision, batches[0])
     seconds = dict.fromkeys(candidates, 0.0)
-    for batch in batches[1:]:
+    for batch in batches:
+        for precision in candidates:
+            run(precision, batch)
         for precision in candidates:
             started = time.perf_counter()
             run(precision, batch)
             seconds[precision] += time.perf_counter() - started
-    timed = sum(rows(batch) for batch in batches[1:])
+    timed = sum(rows(batch) for batch in batches)
     rates = {p: timed / max(s, 1e-9) for p, s in seconds.items()}
     return Choice(max(rates, key=rates.get), rates)
