@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "docs" / "benchmarks"
 # What decides which precision wins (ml/models/precision.py): AMX tiles, AVX-512 bf16/fp16 and VNNI int8.
 CPU_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni")
+# oneDNN's instruction cap (AVX512_CORE keeps bf16 off its native instructions): a bench run
+# under it measures a CPU without them, and its file says so in its name and header.
+ONEDNN_ISA = os.environ.get("ONEDNN_MAX_CPU_ISA")
 # The machine may be shared: its load when the bench started (this module's import) and ended.
 LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
@@ -85,6 +88,8 @@ def header(title: str) -> str:
              f"- date: {date.today().isoformat()}",
              f"- commit: {commit()}",
              f"- CPU: {machine['model']}, {machine['cores']} cores; {flags()}"]
+    if ONEDNN_ISA:
+        lines.append(f"- oneDNN capped: `ONEDNN_MAX_CPU_ISA={ONEDNN_ISA}`")
     if (name := gpu()) is not None:
         lines.append(f"- GPU: {name}")
     if LOAD_AT_START is not None:
@@ -93,9 +98,10 @@ def header(title: str) -> str:
 
 
 def write(name: str, title: str, body: str, notes: str = "", folder: Path = FOLDER) -> Path:
-    """docs/benchmarks/<name>.md: the header, the body (a Markdown table) and notes; its path."""
+    """docs/benchmarks/<name>.md (<name>-<isa>.md under a oneDNN cap): the header, the body (a
+    Markdown table) and notes; its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.md"
+    path = folder / (f"{name}-{ONEDNN_ISA.lower()}.md" if ONEDNN_ISA else f"{name}.md")
     path.write_text("\n\n".join(part for part in (header(title), body.strip(), notes.strip()) if part) + "\n")
     print(f"written: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path

@@ -315,6 +315,8 @@ def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
     model = build_model(config, fit_data.numeric.shape[1], device)
     init_count_heads(model, split.fit)
     frozen = frozen_layers(model, config)
+    say(f"tokenised {len(split.fit):,} training and {len(split.validation):,} validation rows in "
+        f"{time.monotonic() - started:.0f} s" + (f"; timing the {frozen} frozen layers at each precision" if frozen else ""))
     choice = fit_data.cache(model, frozen, device, config.batch_size * 2) if frozen else None
     if choice is not None:
         say(f"frozen layers at {choice.describe()}")
