@@ -34,7 +34,7 @@ from transformers import AutoTokenizer
 from ml.models import predictor
 from ml.models.features import numeric_matrix
 from ml.models.networks import pick_device
-from ml.models.precision import BF16, FP32, supported
+from ml.models.precision import BF16, FP32, Variants, supported
 from ml.run import steps
 from ml.training.config import TrainConfig
 from ml.training.finetune import finetune
@@ -67,7 +67,7 @@ def main() -> None:
     def one_epoch(precision: str, cached: bool) -> float:
         model = fresh()
         if cached:
-            data.cache(model, frozen_layers(model, config), device, config.batch_size * 2, candidates=(FP32,))
+            data.cache(Variants(model, device), frozen_layers(model, config), config.batch_size * 2, candidates=(FP32,))
         else:
             data.cached = None
         stats = finetune(model, data, dataclasses.replace(config, train_precision=precision), device, epochs=1,
@@ -78,10 +78,10 @@ def main() -> None:
     with mlflow.start_run():
         one_epoch(FP32, cached=True)  # warm-up: kernels, allocator, the MLflow store's tables
         model = fresh()
-        frozen = frozen_layers(model, config)
+        frozen, variants = frozen_layers(model, config), Variants(model, device)
         for precision in supported(device):
             started = time.perf_counter()
-            data.cache(model, frozen, device, config.batch_size * 2, candidates=(precision,))
+            data.cache(variants, frozen, config.batch_size * 2, candidates=(precision,))
             rows.append({"part": f"frozen layers ({frozen} of 6), once per row", "precision": precision,
                          "samples/s": samples / (time.perf_counter() - started)})
         for precision in (FP32, BF16):

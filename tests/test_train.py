@@ -10,6 +10,7 @@ import torch
 
 from ml.models.clv import with_clv_features
 from ml.models.features import model_input
+from ml.models.precision import Variants
 from ml.training.config import TrainConfig
 from ml.training.transformer import Batches, build_model, frozen_layers, train
 
@@ -72,7 +73,8 @@ def test_training_from_cached_frozen_states_gives_what_the_whole_model_gives():
     rows = np.array([0, 3, 4, 5])
     with torch.no_grad():
         whole = batches.forward(model, rows, torch.device("cpu"))
-        batches.cache(model, frozen_layers(model, config), torch.device("cpu"), batch_size=4, candidates=("fp32",))
+        batches.cache(Variants(model, torch.device("cpu")), frozen_layers(model, config), batch_size=4,
+                      candidates=("fp32",))
         cached = batches.forward(model, rows, torch.device("cpu"))
     assert batches.cached.layers == 4 and batches.cached.states.shape[0] == sum(len(t) for t in token_ids)
     # fp16 storage of the states is all that differs.

@@ -48,11 +48,17 @@ def quantized(module: torch.nn.Module) -> torch.nn.Module:
 
 
 class Variants:
-    """A model at each precision it is asked for: itself for fp32 and bf16, an int8 copy made once."""
+    """A model at each precision it is asked for: itself for fp32 and bf16, an int8 copy made on
+    first use and kept, so a new Variants is needed once the weights change (training makes one
+    for its frozen layers before fitting and another for the fitted model)."""
 
     def __init__(self, model: torch.nn.Module, device: torch.device):
         self.model, self.device = model, device
         self._int8: torch.nn.Module | None = None
+
+    def device_of(self, precision: str) -> torch.device:
+        """Where inputs go for `precision`: the int8 copy lives on the CPU."""
+        return torch.device("cpu") if precision == INT8 else self.device
 
     def module(self, precision: str) -> torch.nn.Module:
         if precision != INT8:

@@ -23,7 +23,7 @@ from ml.models import tiers
 from ml.models.batching import collate, length_buckets, spread, tokenize
 from ml.models.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, RENDERING, numeric_matrix
 from ml.models.networks import SENTIMENTS, CustomerModel, pick_device
-from ml.models.precision import BF16, FP32, INT8, Choice, Variants, autocast, measure, supported
+from ml.models.precision import BF16, FP32, Choice, Variants, autocast, measure, supported
 from ml.models.tiers import VALUE_TIERS
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,7 @@ def raw_from_prepared(variants: Variants, precision: str, prepared: Prepared, pa
 def run_batch(variants: Variants, precision: str, batch: dict[str, torch.Tensor]) -> np.ndarray:
     """One collated batch through the model at `precision`: the heads' raw outputs side by side."""
     model = variants.module(precision).eval()
-    if precision == INT8:
-        batch = {k: v.cpu() for k, v in batch.items()}
+    batch = {k: v.to(variants.device_of(precision)) for k, v in batch.items()}
     with torch.inference_mode(), autocast(variants.device, precision):
         out = model(**batch)
     return torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],

@@ -43,13 +43,17 @@ class Classifier:
             return np.empty((0, len(SENTIMENTS)))
         token_ids = self.token_ids(texts)
         buckets = length_buckets([len(t) for t in token_ids], self.batch_size)
-        batches = [pad(token_ids, rows, self.tokenizer.pad_token_id, self.device) for rows in buckets]
+
+        def padded(rows):
+            return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
+
         if self.choice is None:
-            self.choice = measure(self.logits, spread(batches, 6), [p for p in (FP32, BF16) if p in supported(self.device)],
+            self.choice = measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
+                                  [p for p in (FP32, BF16) if p in supported(self.device)],
                                   rows=lambda batch: len(batch["input_ids"]))
         out = np.empty((len(texts), len(SENTIMENTS)), dtype="float64")
-        for rows, batch in zip(buckets, batches, strict=True):
-            out[rows] = torch.softmax(self.logits(self.choice.precision, batch), dim=-1).cpu().numpy()
+        for rows in buckets:
+            out[rows] = torch.softmax(self.logits(self.choice.precision, padded(rows)), dim=-1).cpu().numpy()
         return out
 
     def logits(self, precision: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -36,7 +36,7 @@ from ml.models import predictor, tiers
 from ml.models.batching import collate, length_buckets, pad, spread, tokenize
 from ml.models.features import numeric_matrix, sentiment_labels
 from ml.models.networks import CustomerModel, pick_device
-from ml.models.precision import FP32, INT8, PRECISIONS, Choice, Variants, autocast, measure, supported
+from ml.models.precision import FP32, PRECISIONS, Choice, Variants, autocast, measure, supported
 from ml.progress import Progress, say
 from ml.training import evaluate
 from ml.training.config import TrainConfig
@@ -158,29 +158,29 @@ class Batches:
     def loss(self, outputs, rows: np.ndarray, device: torch.device) -> torch.Tensor:
         return multitask_loss(outputs, self.targets, rows, device)
 
-    def cache(self, model: CustomerModel, layers: int, device: torch.device, batch_size: int,
+    def cache(self, variants: Variants, layers: int, batch_size: int,
               candidates: tuple[str, ...] | None = None) -> Choice | None:
         """Run the `layers` frozen layers once per row, at the fastest of `candidates` (every
         precision the device runs) timed on a few batches, and keep their token states (see
-        TokenStates): the loop then runs only the layers that learn. The precision chosen, or
+        TokenStates): the loop then runs only the layers that learn. `variants` holds the model
+        (and its int8 copy, made once for every split). The precision chosen, or
         None where the states would not fit in memory (with a log line): then no cache."""
-        lengths = [len(t) for t in self.token_ids]
-        needed = sum(lengths) * model.encoder.config.hidden_size * 2
+        lengths, width = [len(t) for t in self.token_ids], variants.model.encoder.config.hidden_size
+        needed = sum(lengths) * width * 2
         if needed > STATE_CACHE_SHARE * available_memory():
             log.info("not caching the frozen layers' states: %.1f GB would take more than %.0f%% of the memory "
                      "available; each step runs those layers again", needed / 1e9, 100 * STATE_CACHE_SHARE)
             return None
-        variants = Variants(model, device)
         buckets = length_buckets(lengths, batch_size)
 
         def bottom(precision: str, rows: np.ndarray) -> torch.Tensor:
-            batch = pad(self.token_ids, rows, self.pad_id, device if precision != INT8 else torch.device("cpu"))
-            with torch.inference_mode(), autocast(device, precision):
+            batch = pad(self.token_ids, rows, self.pad_id, variants.device_of(precision))
+            with torch.inference_mode(), autocast(variants.device, precision):
                 return variants.module(precision).eval().bottom(batch["input_ids"], batch["attention_mask"], layers)
 
-        choice = measure(bottom, spread(buckets, 6), candidates or supported(device), rows=len)
+        choice = measure(bottom, spread(buckets, 6), candidates or supported(variants.device), rows=len)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        states = torch.empty((int(offsets[-1]), model.encoder.config.hidden_size), dtype=torch.float16)
+        states = torch.empty((int(offsets[-1]), width), dtype=torch.float16)
         progress, done = Progress("ran the frozen layers on", "rows", len(lengths)), 0
         for rows in buckets:
             hidden = bottom(choice.precision, rows).float().cpu()
@@ -317,11 +317,12 @@ def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
     frozen = frozen_layers(model, config)
     say(f"tokenised {len(split.fit):,} training and {len(split.validation):,} validation rows in "
         f"{time.monotonic() - started:.0f} s" + (f"; timing the {frozen} frozen layers at each precision" if frozen else ""))
-    choice = fit_data.cache(model, frozen, device, config.batch_size * 2) if frozen else None
+    variants = Variants(model, device)
+    choice = fit_data.cache(variants, frozen, config.batch_size * 2) if frozen else None
     if choice is not None:
         say(f"frozen layers at {choice.describe()}")
         mlflow.log_param("frozen_layers_precision", choice.precision)
-        val_data.cache(model, frozen, device, config.batch_size * 2, candidates=(choice.precision,))
+        val_data.cache(variants, frozen, config.batch_size * 2, candidates=(choice.precision,))
     minutes = None if config.max_train_minutes is None else config.max_train_minutes - (time.monotonic() - started) / 60
     stats = finetune(model, fit_data, config, device, epochs=config.epochs, minutes=minutes, validation=val_data)
     if config.lora_rank > 0:
