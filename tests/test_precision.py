@@ -1,13 +1,19 @@
 """Choosing a precision by timing: the fastest candidate wins, each is timed on the same
-batches, and int8 is a quantised copy that leaves the model as it was. Fast: `make check`."""
+batches, and int8 is a quantised copy that leaves the model as it was; the customer model's
+int8 runs in ONNX Runtime on any batch shape. All but the last (it exports MiniLM) run in
+`make check`."""
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
+import pytest
 import torch
 
-from ml.models.precision import Variants, measure, quantized, supported
+from ml.models.networks import CustomerModel, default_base_model
+from ml.models.precision import Choice, Variants, measure, quantized, supported
+from ml.models.predictor import ModelVariants, run_batch
 
 DELAY = {"fp32": 0.004, "bf16": 0.001, "int8": 0.002}
 
@@ -26,9 +32,11 @@ def test_the_fastest_candidate_is_chosen_after_every_batch_ran_untimed_once_unde
     assert len(calls) == 2 * 3 * 2 and {precision for precision, _ in calls[:3]} == {"fp32", "bf16", "int8"}
 
 
-def test_one_candidate_or_no_rows_is_not_timed():
+def test_one_candidate_or_no_rows_is_not_timed_and_an_untimed_choice_says_why():
     assert measure(lambda p, b: None, [[1]], ["fp32"], rows=len).rates == {}
     assert measure(lambda p, b: None, [], ["fp32", "bf16"], rows=len).precision == "fp32"
+    assert Choice("fp32", {}).describe() == "fp32"
+    assert Choice("fp32", {}, "not timed: 12 customers").describe() == "fp32 (not timed: 12 customers)"
 
 
 def test_int8_is_a_quantised_copy_and_cuda_offers_no_int8():
@@ -42,3 +50,18 @@ def test_int8_is_a_quantised_copy_and_cuda_offers_no_int8():
     assert quantized(model) is not model
     assert supported(torch.device("cuda")) == ("fp32", "bf16")
     assert supported(torch.device("cpu")) == ("fp32", "bf16", "int8")
+
+
+@pytest.mark.slow
+def test_the_customer_models_int8_runs_in_onnx_runtime_on_any_batch_shape_close_to_fp32():
+    torch.manual_seed(0)
+    variants = ModelVariants(CustomerModel(default_base_model(), 4).eval(), torch.device("cpu"))
+    ids = torch.randint(1_000, 20_000, (5, 20))
+    mask = (torch.arange(20)[None, :] < torch.tensor([20, 14, 9, 5, 3])[:, None]).long()
+    mixed = {"input_ids": ids * mask, "attention_mask": mask, "numeric": torch.randn(5, 4)}
+    one = {"input_ids": ids[:1, :7], "attention_mask": mask[:1, :7], "numeric": torch.randn(1, 4)}
+    for batch in (one, mixed):
+        int8, fp32 = run_batch(variants, "int8", batch), run_batch(variants, "fp32", batch)
+        assert int8.shape == fp32.shape == (len(batch["numeric"]), 9)
+        assert np.abs(int8 - fp32).max() < 0.1 and not np.array_equal(int8, fp32)
+    assert type(variants.onnx).__name__ == "OnnxInt8"

@@ -83,5 +83,10 @@ def test_every_precision_kept_at_training_keeps_the_fp32_models_quality_and_scor
 
     model.choice = None
     model.predict(inputs)
+    assert model.choice.precision == "fp32" and model.choice.rates == {}
+    assert model.choice.describe().startswith(f"fp32 (not timed: {len(inputs):,} customers, fewer than the 5,000")
+
+    model.choice, model.min_timed_rows = None, 0
+    model.predict(inputs)
     assert set(model.choice.rates) == set(kept)
     assert model.choice.precision == max(model.choice.rates, key=model.choice.rates.get)

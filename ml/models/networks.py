@@ -54,6 +54,12 @@ class Outputs:
     tier_logits: torch.Tensor
     sentiment_logits: torch.Tensor
 
+    def stacked(self) -> torch.Tensor:
+        """Every head's raw output side by side, a row per customer, in this order: what
+        ml/models/predictor.scores_of turns into scores and an exported graph returns."""
+        return torch.cat([self.churn_logit[:, None], self.log_orders[:, None], self.log_spend[:, None],
+                          self.tier_logits, self.sentiment_logits], dim=1)
+
 
 class CustomerModel(nn.Module):
     def __init__(self, encoder_path: str, n_numeric: int, hidden: int = 128, dropout: float = 0.1):

@@ -7,6 +7,11 @@ scoring time a few batches of each candidate and take the fastest
 (docs/decisions/0016-precision-chosen-by-measuring.md). Which candidates keep the model's
 quality is judged once, at training, against fp32 on the holdout (ml/training/transformer.py);
 the saved model lists them.
+
+int8 comes in two runtimes. The whole customer model, as scoring and the quality check run it,
+is exported and run by ONNX Runtime (ml/models/onnx_int8.py, 1.3-1.6x torch's int8 on the same
+CPU); part of a model, such as the frozen layers training runs once per row, is torch's
+dynamically quantised copy (`Variants.module`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 
 FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
+# Below this many rows a pass runs at fp32 without timing: timing (six batches twice under each
+# candidate) and making the int8 model take 10-20 s on 2 cores, more than int8 saves on fewer rows.
+MIN_TIMED_ROWS = 5_000
 
 
 def supported(device: torch.device) -> tuple[str, ...]:
@@ -70,15 +78,19 @@ class Variants:
 
 @dataclass
 class Choice:
-    """The precision chosen and the rows per second every candidate ran at."""
+    """The precision chosen and the rows per second every candidate ran at, or why none was timed."""
 
     precision: str
     rates: dict[str, float]
+    untimed_because: str = ""
 
     def describe(self, unit: str = "rows/s") -> str:
-        """"int8 (fp32 145, bf16 461, int8 430 rows/s)"; the precision alone where none was timed."""
+        """"int8 (fp32 145, bf16 461, int8 430 rows/s)"; the precision alone, or with why it was
+        not timed, where none was."""
         timings = ", ".join(f"{p} {rate:,.0f}" for p, rate in self.rates.items())
-        return f"{self.precision} ({timings} {unit})" if timings else self.precision
+        if timings:
+            return f"{self.precision} ({timings} {unit})"
+        return f"{self.precision} ({self.untimed_because})" if self.untimed_because else self.precision
 
 
 def measure(run: Callable[[str, object], object], batches: Sequence, candidates: Sequence[str],

@@ -23,7 +23,8 @@ from ml.models import tiers
 from ml.models.batching import collate, length_buckets, spread, tokenize
 from ml.models.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, RENDERING, numeric_matrix
 from ml.models.networks import SENTIMENTS, CustomerModel, pick_device
-from ml.models.precision import BF16, FP32, Choice, Variants, autocast, measure, supported
+from ml.models.onnx_int8 import OnnxInt8
+from ml.models.precision import BF16, FP32, INT8, MIN_TIMED_ROWS, Choice, Variants, autocast, measure, supported
 from ml.models.tiers import VALUE_TIERS
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def prepare(tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess, frame: p
 
 
 @torch.inference_mode()
-def raw_from_prepared(variants: Variants, precision: str, prepared: Prepared, pad_id: int, batch_size: int,
+def raw_from_prepared(variants: ModelVariants, precision: str, prepared: Prepared, pad_id: int, batch_size: int,
                       progress: Callable[[int], object] | None = None) -> np.ndarray:
     """Every head's raw output per prepared row, in its order: churn logit, log orders, log
     spend, tier logits, sentiment logits, with the model at `precision`. Batches are sorted by
@@ -112,17 +113,30 @@ def raw_from_prepared(variants: Variants, precision: str, prepared: Prepared, pa
     return raw.astype("float64")
 
 
-def run_batch(variants: Variants, precision: str, batch: dict[str, torch.Tensor]) -> np.ndarray:
+def run_batch(variants: ModelVariants, precision: str, batch: dict[str, torch.Tensor]) -> np.ndarray:
     """One collated batch through the model at `precision`: the heads' raw outputs side by side."""
-    model = variants.module(precision).eval()
-    batch = {k: v.to(variants.device_of(precision)) for k, v in batch.items()}
+    if precision == INT8:
+        return variants.onnx_int8(batch)
+    batch = {k: v.to(variants.device) for k, v in batch.items()}
     with torch.inference_mode(), autocast(variants.device, precision):
-        out = model(**batch)
-    return torch.cat([out.churn_logit[:, None], out.log_orders[:, None], out.log_spend[:, None],
-                      out.tier_logits, out.sentiment_logits], dim=1).float().cpu().numpy()
+        return variants.module(precision).eval()(**batch).stacked().float().cpu().numpy()
 
 
-def time_precisions(variants: Variants, prepared: Prepared, pad_id: int, batch_size: int,
+class ModelVariants(Variants):
+    """The customer model at each precision, int8 as ONNX Runtime runs the whole model
+    (ml/models/onnx_int8.py), exported on first use from the first batch it is given."""
+
+    def __init__(self, model: CustomerModel, device: torch.device):
+        super().__init__(model, device)
+        self.onnx: OnnxInt8 | None = None
+
+    def onnx_int8(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        if self.onnx is None:
+            self.onnx = OnnxInt8(self.model, batch)
+        return self.onnx(batch)
+
+
+def time_precisions(variants: ModelVariants, prepared: Prepared, pad_id: int, batch_size: int,
                     candidates: list[str], batches: int = 6) -> Choice:
     """The fastest of `candidates` on up to `batches` of the prepared rows' length buckets,
     spread from the shortest to the longest."""
@@ -132,7 +146,7 @@ def time_precisions(variants: Variants, prepared: Prepared, pad_id: int, batch_s
                    rows=lambda batch: len(batch["input_ids"]))
 
 
-def raw_outputs(variants: Variants, precision: str, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
+def raw_outputs(variants: ModelVariants, precision: str, tokenizer: PreTrainedTokenizerBase, preprocess: Preprocess,
                 frame: pd.DataFrame, batch_size: int, progress: Callable[[int], object] | None = None) -> np.ndarray:
     return raw_from_prepared(variants, precision, prepare(tokenizer, preprocess, frame), tokenizer.pad_token_id,
                              batch_size, progress)
@@ -186,9 +200,10 @@ class Predictor:
         if result.unexpected_keys or any(not k.startswith("encoder.") for k in result.missing_keys):
             raise ValueError(f"{folder} does not hold a model of this version of clm: {result}")
         self.model.to(self.device).eval()
-        self.variants = Variants(self.model, self.device)
+        self.variants = ModelVariants(self.model, self.device)
         # The precision scoring runs at: `precision` if given, else timed on the first rows scored.
         self.choice: Choice | None = None if precision is None else Choice(precision, {})
+        self.min_timed_rows = MIN_TIMED_ROWS
 
     @classmethod
     def load(cls, folder: Path) -> Predictor:
@@ -209,10 +224,15 @@ class Predictor:
         return prepare(self.tokenizer, self.preprocess, frame)
 
     def choose_precision(self, prepared: Prepared) -> Choice:
-        """Time the candidates on these rows once, the first time rows come; the choice holds after."""
+        """Time the candidates on these rows once, the first time rows come; the choice holds after.
+        Fewer rows than `min_timed_rows` run at fp32 untimed: the int8 export and the timing
+        would cost more than the fastest precision saves on them."""
         if self.choice is None:
-            self.choice = time_precisions(self.variants, prepared, self.tokenizer.pad_token_id, self.batch_size,
-                                          self.candidates)
+            rows = len(prepared.token_ids)
+            self.choice = (Choice(FP32, {}, f"not timed: {rows:,} customers, fewer than the {self.min_timed_rows:,} "
+                                            "that timing pays for") if rows < self.min_timed_rows else
+                           time_precisions(self.variants, prepared, self.tokenizer.pad_token_id, self.batch_size,
+                                           self.candidates))
             log.info("scoring precision: %s", self.choice.describe("customers/s"))
         return self.choice
 

@@ -22,6 +22,8 @@ from ml.models.features import NUMERIC_FEATURES, SENTIMENTS, TEXT_COLUMNS
 FAMILY_FILE = "family"
 _COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
 _TEXT = ("torch", "transformers", "tokenizers")
+# int8 scoring of the customer model exports it and runs it with ONNX Runtime (ml/models/onnx_int8.py).
+_ONNX = ("onnxruntime", "onnx", "onnxscript")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Family:
 
 
 FAMILIES = {
-    "transformer": Family("ml.models.predictor", "Predictor", _COMMON + _TEXT),
+    "transformer": Family("ml.models.predictor", "Predictor", _COMMON + _TEXT + _ONNX),
     "lightgbm": Family("ml.models.baselines", "GbmModel", _COMMON + ("lightgbm",)),
     "bg_nbd": Family("ml.models.baselines", "ClvModel", _COMMON),
     "blend": Family("ml.models.baselines", "BlendModel", _COMMON + ("lightgbm",)),

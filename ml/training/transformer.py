@@ -93,7 +93,7 @@ class Fitted:
     samples_per_second: float
     rows_seen_share: float
 
-    def raw(self, variants: Variants, precision: str, frame: pd.DataFrame, batch_size: int, what: str) -> np.ndarray:
+    def raw(self, variants: predictor.ModelVariants, precision: str, frame: pd.DataFrame, batch_size: int, what: str) -> np.ndarray:
         """The heads' raw outputs on `frame` at `precision`, reporting progress as `what`."""
         progress = Progress(what, "rows", len(frame))
         return predictor.raw_outputs(variants, precision, self.tokenizer, self.prep, frame, batch_size,
@@ -217,7 +217,7 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
                        "train_examples": len(split.fit), "validation_examples": len(split.validation),
                        "holdout_examples": len(split.holdout), "holdout_as_of": split.holdout_as_of})
     fitted = fit(split, config, device)
-    variants, batch_size = Variants(fitted.model, device), config.batch_size * 2
+    variants, batch_size = predictor.ModelVariants(fitted.model, device), config.batch_size * 2
     precision = judge_precisions(fitted, variants, split.holdout, batch_size).precision
     calibrate(fitted, fitted.raw(variants, precision, split.validation, batch_size, "calibrated on validation"),
               split.validation)
@@ -233,7 +233,7 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
     return TrainResult("transformer", mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of)
 
 
-def judge_precisions(fitted: Fitted, variants: Variants, holdout: pd.DataFrame, batch_size: int) -> Choice:
+def judge_precisions(fitted: Fitted, variants: predictor.ModelVariants, holdout: pd.DataFrame, batch_size: int) -> Choice:
     """Score a sample of the holdout at every precision and keep those whose churn ROC-AUC is
     within AUC_TOLERANCE of fp32's and whose expected orders correlate with fp32's by at least
     MIN_ORDERS_CORRELATION; the saved model lists them, so scoring times only these. Of those
