@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ml.run.processes import descendants
+from ml.run.processes import descendants, describe
 from ml.run.ui import EXECUTION_API_PATIENCE, PATIENT
 from tests.conftest import clm, clm_env
 
@@ -130,7 +130,7 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         assert busy.returncode == 1 and "the Airflow run clm_" in busy.stderr and "is using" in busy.stderr
 
         ui.send_signal(signal.SIGINT)
-        assert ui.wait(timeout=90) == 0
+        assert stopped(ui, within=90) == 0
         rest = ui.stdout.read()
         assert "Traceback" not in rest
         time.sleep(1)
@@ -139,6 +139,23 @@ def test_ui_is_light_local_prints_the_login_last_and_stops_cleanly(pipeline_home
         assert not lease.exists()  # the runs it left unfinished hold nothing
     finally:
         stop_ui(ui)
+
+
+def stopped(ui: subprocess.Popen, within: float) -> int:
+    """`clm ui`'s exit status once it stopped; if it does not within `within` seconds, fail
+    with where its threads are (it prints them on SIGUSR1) and the processes below it."""
+    try:
+        return ui.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        left = sorted(descendants(ui.pid))
+        below = [describe(pid) for pid in left]
+        ui.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        for pid in [ui.pid, *left]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"clm ui did not stop within {within:.0f} s of Ctrl+C. Its output:\n{ui.stdout.read()}\n"
+                             "Processes below it:\n" + "\n".join(below)) from None
 
 
 def first_tasks_started(airflow_port: int, token: str, within: float = 180) -> set[str]:

@@ -7,7 +7,9 @@ Every subcommand is a thin shell over the `ml` package: the parser and one handl
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +20,8 @@ from ml.run.lock import hold, release_abandoned_run
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `kill -USR1 <pid>` prints where every thread of a clm command is, for one that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):

@@ -44,18 +44,21 @@ def reap_orphans(keep: set[int]) -> None:
                 os.waitpid(pid, os.WNOHANG)
 
 
-def end_descendants(grace_seconds: float, groups: list[int]) -> None:
+def end_descendants(grace_seconds: float, groups: list[int], kill_seconds: float = 10) -> list[str]:
     """SIGTERM to every descendant, SIGKILL to those still there after `grace_seconds`, and
-    return once none is left (each reaped, so no zombie stays behind). The process `groups`
-    are signalled as well: where there is no /proc to find descendants in (not Linux), they
-    are what can still be stopped."""
+    return once none is left (each reaped, so no zombie stays behind) or, where some outlive
+    SIGKILL by `kill_seconds` (a process stuck in the kernel), with those: "pid (state) command"
+    each, for the caller to name. The process `groups` are signalled as well: where there is no
+    /proc to find descendants in (not Linux), they are what can still be stopped."""
     deadline, signum = time.monotonic() + grace_seconds, signal.SIGTERM
     signalled: set[int] = set()
     _signal_groups(groups, signum)
     while left := descendants(os.getpid()):
         if signum == signal.SIGTERM and time.monotonic() >= deadline:
-            signum, signalled = signal.SIGKILL, set()
+            signum, signalled, deadline = signal.SIGKILL, set(), time.monotonic() + kill_seconds
             _signal_groups(groups, signum)
+        elif signum == signal.SIGKILL and time.monotonic() >= deadline:
+            return [describe(pid) for pid in sorted(left)]
         for pid in left - signalled:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -63,6 +66,17 @@ def end_descendants(grace_seconds: float, groups: list[int]) -> None:
         _reap_all()
         time.sleep(0.2)
     _reap_all()
+    return []
+
+
+def describe(pid: int) -> str:
+    """"pid (state) command line" of a process, as far as /proc still shows it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} ({state}) {command[:200]}"
 
 
 def _signal_groups(groups: list[int], signum: int) -> None:

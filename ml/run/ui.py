@@ -101,7 +101,10 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
             print("stopping the UIs ...", flush=True)
             return 0
         finally:
-            processes.end_descendants(STOP_SECONDS, [server.pid for server in servers.values()])
+            stuck = processes.end_descendants(STOP_SECONDS, [server.pid for server in servers.values()])
+            if stuck:
+                print("clm: these processes outlived SIGKILL (stuck in the kernel); end them once they "
+                      "return, or restart the machine:\n  " + "\n  ".join(stuck), flush=True)
             signal.signal(signal.SIGTERM, previous)
 
 
