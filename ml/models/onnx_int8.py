@@ -24,6 +24,9 @@ import torch
 from ml.models.networks import CustomerModel
 
 INPUTS = ("input_ids", "attention_mask", "numeric")
+# ONNX Runtime's int8 ran 680-720 rows/s in runs of 16-48 rows and 550-640 in runs of 64 (the
+# batch torch's precisions run best at on a CPU) on 2 EPYC cores: a run's activations stay in cache.
+ROWS_PER_RUN = 32
 
 
 class _Raw(torch.nn.Module):
@@ -46,27 +49,24 @@ class OnnxInt8:
 
         with tempfile.TemporaryDirectory(prefix="clm-onnx-") as tmp, _quiet():
             exported, quantised = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
-            torch.onnx.export(_Raw(copy.deepcopy(model).cpu().eval()), _example_args(example), str(exported),
-                              input_names=list(INPUTS), output_names=["raw"], dynamic_shapes=_dynamic_shapes(),
-                              external_data=False, verbose=False)
+            # TorchScript's exporter: it exported in 1.8 s where torch.export's took 7, and its graph ran
+            # 10-20% faster in ONNX Runtime (decision 0016).
+            torch.onnx.export(_Raw(copy.deepcopy(model).cpu().eval()), tuple(example[name].cpu() for name in INPUTS),
+                              str(exported), input_names=list(INPUTS), output_names=["raw"], dynamo=False,
+                              dynamic_axes={"input_ids": {0: "rows", 1: "tokens"},
+                                            "attention_mask": {0: "rows", 1: "tokens"}, "numeric": {0: "rows"}})
             quantize_dynamic(exported, quantised, weight_type=QuantType.QInt8)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
             self.session = onnxruntime.InferenceSession(str(quantised), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
-        """The heads' raw outputs (ml/models/networks.Outputs.stacked) for one collated batch."""
-        return self.session.run(None, {name: batch[name].cpu().numpy() for name in INPUTS})[0]
-
-
-def _example_args(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """The batch as export's example, at least 2 rows: a dimension of 1 would be fixed at 1."""
-    return tuple(torch.cat([batch[name].cpu()] * 2) if len(batch[name]) == 1 else batch[name].cpu() for name in INPUTS)
-
-
-def _dynamic_shapes() -> dict[str, dict[int, object]]:
-    rows, tokens = torch.export.Dim("rows"), torch.export.Dim("tokens")
-    return {"input_ids": {0: rows, 1: tokens}, "attention_mask": {0: rows, 1: tokens}, "numeric": {0: rows}}
+        """The heads' raw outputs (ml/models/networks.Outputs.stacked) for one collated batch,
+        run ROWS_PER_RUN rows at a time."""
+        arrays = {name: batch[name].cpu().numpy() for name in INPUTS}
+        return np.concatenate([self.session.run(None, {name: array[start:start + ROWS_PER_RUN]
+                                                       for name, array in arrays.items()})[0]
+                               for start in range(0, len(arrays["numeric"]), ROWS_PER_RUN)])
 
 
 @contextmanager

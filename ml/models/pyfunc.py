@@ -23,7 +23,7 @@ FAMILY_FILE = "family"
 _COMMON = ("mlflow", "pandas", "numpy", "scikit-learn")
 _TEXT = ("torch", "transformers", "tokenizers")
 # int8 scoring of the customer model exports it and runs it with ONNX Runtime (ml/models/onnx_int8.py).
-_ONNX = ("onnxruntime", "onnx", "onnxscript")
+_ONNX = ("onnxruntime", "onnx")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 
 from ml.models.batching import length_buckets, pad, spread
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
-from ml.models.precision import BF16, FP32, Choice, autocast, measure, supported
+from ml.models.precision import BF16, FP32, MIN_TIMED_ROWS, Choice, autocast, measure, supported
 
 
 class Classifier:
@@ -29,7 +29,8 @@ class Classifier:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = 256 if self.device.type == "cuda" else 64
-        # fp32 or bf16 autocast, timed on the first texts scored (int8 is not judged for this model).
+        # fp32 or bf16 autocast, timed on the first texts scored where they are MIN_TIMED_ROWS or
+        # more (int8 is not judged for this model).
         self.choice: Choice | None = None
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
@@ -48,9 +49,10 @@ class Classifier:
             return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
 
         if self.choice is None:
-            self.choice = measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
-                                  [p for p in (FP32, BF16) if p in supported(self.device)],
-                                  rows=lambda batch: len(batch["input_ids"]))
+            self.choice = (Choice(FP32, {}, f"not timed: {len(texts):,} reviews") if len(texts) < MIN_TIMED_ROWS else
+                           measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
+                                   [p for p in (FP32, BF16) if p in supported(self.device)],
+                                   rows=lambda batch: len(batch["input_ids"])))
         out = np.empty((len(texts), len(SENTIMENTS)), dtype="float64")
         for rows in buckets:
             out[rows] = torch.softmax(self.logits(self.choice.precision, padded(rows)), dim=-1).cpu().numpy()

@@ -36,7 +36,7 @@ from ml.models import predictor, tiers
 from ml.models.batching import collate, length_buckets, pad, spread, tokenize
 from ml.models.features import numeric_matrix, sentiment_labels
 from ml.models.networks import CustomerModel, pick_device
-from ml.models.precision import FP32, PRECISIONS, Choice, Variants, autocast, measure, supported
+from ml.models.precision import FP32, MIN_TIMED_ROWS, PRECISIONS, Choice, Variants, autocast, measure, supported
 from ml.progress import Progress, say
 from ml.training import evaluate
 from ml.training.config import TrainConfig
@@ -161,7 +161,8 @@ class Batches:
     def cache(self, variants: Variants, layers: int, batch_size: int,
               candidates: tuple[str, ...] | None = None) -> Choice | None:
         """Run the `layers` frozen layers once per row, at the fastest of `candidates` (every
-        precision the device runs) timed on a few batches, and keep their token states (see
+        precision the device runs; fp32 untimed below MIN_TIMED_ROWS rows) timed on a few
+        batches, and keep their token states (see
         TokenStates): the loop then runs only the layers that learn. `variants` holds the model
         (and its int8 copy, made once for every split). The precision chosen, or
         None where the states would not fit in memory (with a log line): then no cache."""
@@ -178,7 +179,9 @@ class Batches:
             with torch.inference_mode(), autocast(variants.device, precision):
                 return variants.module(precision).eval().bottom(batch["input_ids"], batch["attention_mask"], layers)
 
-        choice = measure(bottom, spread(buckets, 6), candidates or supported(variants.device), rows=len)
+        choice = (Choice(FP32, {}, f"not timed: {len(lengths):,} rows") if candidates is None and
+                  len(lengths) < MIN_TIMED_ROWS else
+                  measure(bottom, spread(buckets, 6), candidates or supported(variants.device), rows=len))
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         states = torch.empty((int(offsets[-1]), width), dtype=torch.float16)
         progress, done = Progress("ran the frozen layers on", "rows", len(lengths)), 0
@@ -316,7 +319,8 @@ def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
     init_count_heads(model, split.fit)
     frozen = frozen_layers(model, config)
     say(f"tokenised {len(split.fit):,} training and {len(split.validation):,} validation rows in "
-        f"{time.monotonic() - started:.0f} s" + (f"; timing the {frozen} frozen layers at each precision" if frozen else ""))
+        f"{time.monotonic() - started:.0f} s" + (f"; timing the {frozen} frozen layers at each precision"
+                                                 if frozen and len(split.fit) >= MIN_TIMED_ROWS else ""))
     variants = Variants(model, device)
     choice = fit_data.cache(variants, frozen, config.batch_size * 2) if frozen else None
     if choice is not None:
