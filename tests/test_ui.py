@@ -54,12 +54,13 @@ def get_json(url: str, token: str | None = None, body: dict | None = None):
 
 
 def start_ui(home: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, int, list[str]]:
-    """`clm ui` on free ports, read up to the login line it prints last."""
+    """`clm ui` on free ports, read up to the login line it prints last. It starts with SIGINT
+    ignored, as a shell script's `clm ui &` starts it, and must stop on SIGINT all the same."""
     airflow_port, mlflow_port = free_port(), free_port()
     ui = subprocess.Popen([str(Path(sys.executable).with_name("clm")), "ui", "--airflow-port", str(airflow_port),
                            "--mlflow-port", str(mlflow_port)],
                           env={**clm_env(home), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+                          text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     lines = []
     while not (lines and lines[-1].startswith("log in to Airflow")):
         line = ui.stdout.readline()

@@ -71,7 +71,9 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     processes.adopt_orphans()
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl+C and SIGTERM both stop the servers. SIGINT's handler is set, not inherited: a shell
+    # script that starts `clm ui &` hands it SIGINT ignored, and Python then leaves it so.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     with log_path.open("w") as log:
         servers = {
             "MLflow": subprocess.Popen(["mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", HOST,
@@ -105,7 +107,8 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
             if stuck:
                 print("clm: these processes outlived SIGKILL (stuck in the kernel); end them once they "
                       "return, or restart the machine:\n  " + "\n  ".join(stuck), flush=True)
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def login(env: dict[str, str], airflow_home: Path) -> str:

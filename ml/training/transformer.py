@@ -243,8 +243,8 @@ def judge_precisions(fitted: Fitted, variants: predictor.ModelVariants, holdout:
     MIN_ORDERS_CORRELATION; the saved model lists them, so scoring times only these. Every
     precision this device runs is then timed on the sample as scoring times it (each batch
     shape warmed, int8's export made, so no one-off cost counts), and the fastest kept one is
-    chosen for the passes that follow. Every precision's rate and quality is logged to MLflow
-    and the log."""
+    chosen for the passes that follow, unless the holdout is too small for scoring to time
+    them. Every precision's rate and quality is logged to MLflow and the log."""
     sample = holdout.sample(n=min(len(holdout), PRECISION_SAMPLE), random_state=0).reset_index(drop=True)
     churned = sample["churned"].astype(int).to_numpy()
     prepared, pad_id = predictor.prepare(fitted.tokenizer, fitted.prep, sample), fitted.tokenizer.pad_token_id
@@ -264,7 +264,11 @@ def judge_precisions(fitted: Fitted, variants: predictor.ModelVariants, holdout:
     timed = predictor.time_precisions(variants, prepared, pad_id, batch_size, list(supported(variants.device)))
     mlflow.log_metrics({f"precision_{p}_rows_per_second": rate for p, rate in timed.rates.items()})
     runnable = [p for p in kept if p in supported(variants.device)]
-    choice = Choice(max(runnable, key=timed.rates.get), {p: timed.rates[p] for p in runnable})
+    # The calibration is fitted at the precision the passes below run at: the one scoring will
+    # run a shop of this size at (fp32 below MIN_TIMED_ROWS customers), so that its totals hold there.
+    choice = (Choice(max(runnable, key=timed.rates.get), {p: timed.rates[p] for p in runnable})
+              if len(holdout) >= MIN_TIMED_ROWS else
+              Choice(FP32, {}, f"{len(holdout):,} holdout customers: scoring that many runs fp32 untimed"))
     mlflow.log_params({"precisions_kept": ",".join(kept), "precision": choice.precision})
     say(f"evaluating at {choice.describe()}")
     return choice
