@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ml.models.networks import CustomerModel, default_base_model
-from ml.models.precision import Choice, Variants, measure, quantized, supported
+from ml.models.precision import Choice, Variants, measure, quantized, supported, untimed
 from ml.models.predictor import ModelVariants, run_batch
 
 DELAY = {"fp32": 0.004, "bf16": 0.001, "int8": 0.002}
@@ -37,6 +37,8 @@ def test_one_candidate_or_no_rows_is_not_timed_and_an_untimed_choice_says_why():
     assert measure(lambda p, b: None, [], ["fp32", "bf16"], rows=len).precision == "fp32"
     assert Choice("fp32", {}).describe() == "fp32"
     assert Choice("fp32", {}, "not timed: 12 customers").describe() == "fp32 (not timed: 12 customers)"
+    assert untimed(4_999, "reviews").describe() == "fp32 (not timed: 4,999 reviews, fewer than the 5,000 that timing pays for)"
+    assert untimed(5_000, "reviews") is None and untimed(3, "rows", minimum=0) is None
 
 
 def test_int8_is_a_quantised_copy_and_cuda_offers_no_int8():

@@ -93,6 +93,14 @@ class Choice:
         return f"{self.precision} ({self.untimed_because})" if self.untimed_because else self.precision
 
 
+def untimed(rows: int, noun: str, minimum: int = MIN_TIMED_ROWS) -> Choice | None:
+    """fp32, not timed, where `rows` (of `noun`) are fewer than `minimum`, the rows timing pays
+    for; None where there are enough to time the candidates."""
+    if rows >= minimum:
+        return None
+    return Choice(FP32, {}, f"not timed: {rows:,} {noun}, fewer than the {minimum:,} that timing pays for")
+
+
 def measure(run: Callable[[str, object], object], batches: Sequence, candidates: Sequence[str],
             rows: Callable[[object], int]) -> Choice:
     """Time `run(precision, batch)` for every candidate on the same `batches` and choose the

@@ -24,7 +24,7 @@ from ml.models.batching import collate, length_buckets, spread, tokenize
 from ml.models.features import NUMERIC_FEATURES, NUMERIC_FEATURES_V1, RENDERING, numeric_matrix
 from ml.models.networks import SENTIMENTS, CustomerModel, pick_device
 from ml.models.onnx_int8 import OnnxInt8
-from ml.models.precision import BF16, FP32, INT8, MIN_TIMED_ROWS, Choice, Variants, autocast, measure, supported
+from ml.models.precision import BF16, FP32, INT8, MIN_TIMED_ROWS, Choice, Variants, autocast, measure, supported, untimed
 from ml.models.tiers import VALUE_TIERS
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,6 @@ def run_batch(variants: ModelVariants, precision: str, batch: dict[str, torch.Te
     """One collated batch through the model at `precision`: the heads' raw outputs side by side."""
     if precision == INT8:
         return variants.onnx_int8(batch)
-    batch = {k: v.to(variants.device) for k, v in batch.items()}
     with torch.inference_mode(), autocast(variants.device, precision):
         return variants.module(precision).eval()(**batch).stacked().float().cpu().numpy()
 
@@ -228,9 +227,7 @@ class Predictor:
         Fewer rows than `min_timed_rows` run at fp32 untimed: the int8 export and the timing
         would cost more than the fastest precision saves on them."""
         if self.choice is None:
-            rows = len(prepared.token_ids)
-            self.choice = (Choice(FP32, {}, f"not timed: {rows:,} customers, fewer than the {self.min_timed_rows:,} "
-                                            "that timing pays for") if rows < self.min_timed_rows else
+            self.choice = (untimed(len(prepared.token_ids), "customers", self.min_timed_rows) or
                            time_precisions(self.variants, prepared, self.tokenizer.pad_token_id, self.batch_size,
                                            self.candidates))
             log.info("scoring precision: %s", self.choice.describe("customers/s"))

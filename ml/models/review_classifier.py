@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 
 from ml.models.batching import length_buckets, pad, spread
 from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
-from ml.models.precision import BF16, FP32, MIN_TIMED_ROWS, Choice, autocast, measure, supported
+from ml.models.precision import BF16, FP32, Choice, autocast, measure, supported, untimed
 
 
 class Classifier:
@@ -49,7 +49,7 @@ class Classifier:
             return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
 
         if self.choice is None:
-            self.choice = (Choice(FP32, {}, f"not timed: {len(texts):,} reviews") if len(texts) < MIN_TIMED_ROWS else
+            self.choice = (untimed(len(texts), "reviews") or
                            measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
                                    [p for p in (FP32, BF16) if p in supported(self.device)],
                                    rows=lambda batch: len(batch["input_ids"])))

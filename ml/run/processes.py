@@ -72,7 +72,7 @@ def end_descendants(grace_seconds: float, groups: list[int], kill_seconds: float
 def describe(pid: int) -> str:
     """"pid (state) command line" of a process, as far as /proc still shows it."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat(Path(f"/proc/{pid}/stat"))[0]
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return f"{pid} (gone)"
@@ -90,11 +90,17 @@ def _table() -> list[tuple[int, int, str]]:
     rows = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = _stat(stat)
         except OSError:
             continue
         rows.append((int(stat.parent.name), int(fields[1]), fields[0]))
     return rows
+
+
+def _stat(path: Path) -> list[str]:
+    """The fields of a /proc/<pid>/stat after the command name (which may hold spaces and
+    parentheses): state first, then the parent's pid."""
+    return path.read_text().rsplit(")", 1)[1].split()
 
 
 def _reap_all() -> None:

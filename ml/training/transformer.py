@@ -36,7 +36,7 @@ from ml.models import predictor, tiers
 from ml.models.batching import collate, length_buckets, pad, spread, tokenize
 from ml.models.features import numeric_matrix, sentiment_labels
 from ml.models.networks import CustomerModel, pick_device
-from ml.models.precision import FP32, MIN_TIMED_ROWS, PRECISIONS, Choice, Variants, autocast, measure, supported
+from ml.models.precision import FP32, PRECISIONS, Choice, Variants, autocast, measure, supported, untimed
 from ml.progress import Progress, say
 from ml.training import evaluate
 from ml.training.config import TrainConfig
@@ -162,9 +162,9 @@ class Batches:
               candidates: tuple[str, ...] | None = None) -> Choice | None:
         """Run the `layers` frozen layers once per row, at the fastest of `candidates` (every
         precision the device runs; fp32 untimed below MIN_TIMED_ROWS rows) timed on a few
-        batches, and keep their token states (see
-        TokenStates): the loop then runs only the layers that learn. `variants` holds the model
-        (and its int8 copy, made once for every split). The precision chosen, or
+        batches, and keep their token states (see TokenStates): the loop then runs only the
+        layers that learn. `variants` holds the model (and its int8 copy, made once for every
+        split). The precision chosen, or
         None where the states would not fit in memory (with a log line): then no cache."""
         lengths, width = [len(t) for t in self.token_ids], variants.model.encoder.config.hidden_size
         needed = sum(lengths) * width * 2
@@ -179,8 +179,7 @@ class Batches:
             with torch.inference_mode(), autocast(variants.device, precision):
                 return variants.module(precision).eval().bottom(batch["input_ids"], batch["attention_mask"], layers)
 
-        choice = (Choice(FP32, {}, f"not timed: {len(lengths):,} rows") if candidates is None and
-                  len(lengths) < MIN_TIMED_ROWS else
+        choice = ((untimed(len(lengths), "rows") if candidates is None else None) or
                   measure(bottom, spread(buckets, 6), candidates or supported(variants.device), rows=len))
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         states = torch.empty((int(offsets[-1]), width), dtype=torch.float16)
@@ -266,9 +265,8 @@ def judge_precisions(fitted: Fitted, variants: predictor.ModelVariants, holdout:
     runnable = [p for p in kept if p in supported(variants.device)]
     # The calibration is fitted at the precision the passes below run at: the one scoring will
     # run a shop of this size at (fp32 below MIN_TIMED_ROWS customers), so that its totals hold there.
-    choice = (Choice(max(runnable, key=timed.rates.get), {p: timed.rates[p] for p in runnable})
-              if len(holdout) >= MIN_TIMED_ROWS else
-              Choice(FP32, {}, f"{len(holdout):,} holdout customers: scoring that many runs fp32 untimed"))
+    choice = (untimed(len(holdout), "holdout customers") or
+              Choice(max(runnable, key=timed.rates.get), {p: timed.rates[p] for p in runnable}))
     mlflow.log_params({"precisions_kept": ",".join(kept), "precision": choice.precision})
     say(f"evaluating at {choice.describe()}")
     return choice
@@ -327,7 +325,7 @@ def fit(split: Split, config: TrainConfig, device: torch.device) -> Fitted:
     frozen = frozen_layers(model, config)
     say(f"tokenised {len(split.fit):,} training and {len(split.validation):,} validation rows in "
         f"{time.monotonic() - started:.0f} s" + (f"; timing the {frozen} frozen layers at each precision"
-                                                 if frozen and len(split.fit) >= MIN_TIMED_ROWS else ""))
+                                                 if frozen and untimed(len(split.fit), "rows") is None else ""))
     variants = Variants(model, device)
     choice = fit_data.cache(variants, frozen, config.batch_size * 2) if frozen else None
     if choice is not None:
