@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from ml.data.contract import ContractError
-from ml.data.ingest import ingest_folder, raw_row_counts
+from ml.data.ingest import complete_landing, ingest_folder, raw_row_counts, snapshot_id
 from tests.conftest import PII_KEY
 
 
@@ -13,7 +13,8 @@ def test_orders_only_csv_lands_with_empty_optional_tables(tmp_path):
     pd.DataFrame({"order_id": [1, 2], "customer_id": ["a", "b"], "ordered_at": ["2025-01-01", "2025-02-01"],
                   "amount": [10.0, 20.0]}).to_csv(source / "orders.csv", index=False)
     counts = ingest_folder(source, tmp_path / "raw", PII_KEY)
-    assert counts == {"orders": 2, "customers": 0, "order_items": 0, "products": 0, "events": 0, "reviews": 0}
+    assert counts == {"orders": 2, "customers": 0, "order_items": 0, "products": 0, "events": 0, "reviews": 0,
+                      "campaign_contacts": 0, "coupon_redemptions": 0}
     assert raw_row_counts(tmp_path / "raw")["orders"] == 2
     columns = [r[0] for r in duckdb.sql(f"describe select * from '{tmp_path}/raw/orders.parquet'").fetchall()]
     assert columns == ["order_id", "customer_id", "ordered_at", "amount", "status"]
@@ -43,3 +44,19 @@ def test_ids_exported_as_floats_come_back_as_integers(tmp_path):
     ingest_folder(source, tmp_path / "raw", PII_KEY)
     rows = duckdb.sql(f"select order_id, customer_id from '{tmp_path}/raw/orders.parquet' order by 1").fetchall()
     assert rows == [("1", "7"), ("2", None)]
+
+
+def test_a_landing_from_before_the_contract_grew_gains_its_new_tables_empty(tmp_path):
+    source = tmp_path / "export"
+    source.mkdir()
+    pd.DataFrame({"order_id": [1], "customer_id": ["a"], "ordered_at": ["2025-01-01"], "amount": [10.0]}
+                 ).to_csv(source / "orders.csv", index=False)
+    raw = tmp_path / "raw"
+    ingest_folder(source, raw, PII_KEY)
+    (raw / "coupon_redemptions.parquet").unlink()
+    snapshot = snapshot_id(raw)
+    assert complete_landing(raw) == ["coupon_redemptions"]
+    assert raw_row_counts(raw)["coupon_redemptions"] == 0 and snapshot_id(raw) == snapshot
+    columns = [r[0] for r in duckdb.sql(f"describe select * from '{raw}/coupon_redemptions.parquet'").fetchall()]
+    assert columns == ["customer_id", "redeemed_at", "coupon_id", "campaign_id"]
+    assert complete_landing(raw) == []

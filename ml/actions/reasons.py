@@ -76,6 +76,10 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "last_review_sentiment": lambda r: f"latest review reads {SENTIMENTS[score_sentiment(r.last_review_sentiment)]}",
     "bgnbd_p_alive": lambda r: f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
     "bgnbd_expected_orders": lambda r: f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
+    "campaigns_received": lambda r: f"{_count(r.campaigns_received, 'campaign')} received so far",
+    "campaigns_received_last_30d": lambda r: f"{_count(r.campaigns_received_last_30d, 'campaign')} received in the last 30 days",
+    "coupons_redeemed": lambda r: f"{_count(r.coupons_redeemed, 'coupon')} redeemed so far",
+    "coupons_redeemed_last_30d": lambda r: f"{_count(r.coupons_redeemed_last_30d, 'coupon')} redeemed in the last 30 days",
 }
 # Features told in another's sentence (a count's last and previous 30 days read as one trend):
 # their attributions count for that one, so a customer never gets the same reason twice.

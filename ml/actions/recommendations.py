@@ -28,7 +28,11 @@ import pandas as pd
 from scipy import sparse
 
 K = 10
-CHUNK = 4096  # customers scored at once: memory is CHUNK x products, whatever the shop's size
+NEIGHBOURS = 50  # products kept as each product's co-purchase neighbours
+# Candidate (customer, product) scores held at once: a chunk of customers is as many as fit,
+# so peak memory is set by this bound, not by customers x products.
+CHUNK_CELLS = 4_000_000
+BLOCK_CELLS = 20_000_000  # products x products co-purchase cells worked out at once in `fit`
 EMPTY = pd.DataFrame({"customer_id": pd.Series(dtype=object), "product_id": pd.Series(dtype=object),
                       "rank": pd.Series(dtype="int64"), "score": pd.Series(dtype="float64")})
 
@@ -38,7 +42,7 @@ class Recommender:
     customers: pd.Index
     products: pd.Index
     counts: sparse.csr_matrix  # customers x products purchase counts
-    similarity: sparse.csr_matrix  # products x products cosine similarity of purchase sets
+    neighbours: sparse.csr_matrix  # products x products: each product's NEIGHBOURS most similar, cosine
     popularity: np.ndarray  # each product's share of purchases
 
     @classmethod
@@ -50,50 +54,99 @@ class Recommender:
         customers = pd.Index(purchases["customer_id"].unique())
         products = pd.Index(purchases["product_id"].unique())
         counts = sparse.csr_matrix(
-            (purchases["purchases"].to_numpy("float64"),
+            (purchases["purchases"].to_numpy("float32"),
              (customers.get_indexer(purchases["customer_id"]), products.get_indexer(purchases["product_id"]))),
             shape=(len(customers), len(products)))
-        bought = (counts > 0).astype("float64")
-        co = (bought.T @ bought).tocsr()
-        norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel())
-        similarity = sparse.diags(1 / np.maximum(norms, 1)) @ co @ sparse.diags(1 / np.maximum(norms, 1))
-        similarity.setdiag(0)
-        total = np.asarray(counts.sum(axis=0)).ravel()
-        return cls(customers, products, counts, similarity.tocsr(), total / max(total.sum(), 1.0))
+        total = np.asarray(counts.sum(axis=0)).ravel().astype("float64")
+        return cls(customers, products, counts, _neighbours(counts), total / max(total.sum(), 1.0))
 
-    def scores(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of every product for customer rows (-1: a customer without purchases)."""
-        repeat = np.zeros((len(rows), len(self.products)))
-        known = rows >= 0
-        repeat[known] = self.counts[rows[known]].toarray()
-        bought = (repeat > 0).astype("float64")
-        # The similarity is symmetric: (S @ B^T)^T = B @ S, with the sparse matrix on the left.
-        copurchase = np.asarray(self.similarity @ bought.T).T / np.maximum(bought.sum(axis=1, keepdims=True), 1)
-        popular = self.popularity / max(self.popularity.max(), 1e-12)
-        return np.where(repeat > 0, 2 + repeat / (1 + repeat),
-                        np.where(copurchase > 0, 1 + np.minimum(copurchase, 0.999), popular * 0.999))
+    def scores(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """The scores of each customer row's candidates (-1: a customer without purchases, who has
+        none): the products they bought (2-3, more purchases higher) and their neighbours (1-2, by
+        the mean similarity to what they bought). Every other product scores its popularity
+        (below 1), which `top` fills in."""
+        known = (rows >= 0).astype("float32")
+        repeat = (sparse.diags(known) @ self.counts[np.where(rows >= 0, rows, 0)]).tocsr()
+        repeat.eliminate_zeros()
+        bought = (repeat > 0).astype("float32")
+        per_bought = 1 / np.maximum(np.asarray(bought.sum(axis=1)).ravel(), 1)
+        copurchase = sparse.diags(per_bought) @ (bought @ self.neighbours)
+        copurchase = (copurchase - copurchase.multiply(bought)).tocsr()  # what they bought scores as repeat
+        copurchase.eliminate_zeros()
+        copurchase.data = 1 + np.minimum(copurchase.data, 0.999)
+        repeat.data = 2 + repeat.data / (1 + repeat.data)
+        scores = (repeat + copurchase).tocsr()
+        scores.eliminate_zeros()
+        return scores
 
     def recommend(self, customer_ids: pd.Series, k: int = K) -> pd.DataFrame:
         """customer_id, product_id, rank (1 = best), score, source for every customer given; none
         in a shop without order lines (CDNOW), which has no products to recommend."""
         ids = pd.Index(customer_ids.astype(str).unique())
         k = min(k, len(self.products))
-        chunks = [self.top(ids[start:start + CHUNK], k) for start in range(0, len(ids) if k else 0, CHUNK)]
+        chunk = self.chunk_customers()
+        chunks = [self.top(ids[start:start + chunk], k) for start in range(0, len(ids) if k else 0, chunk)]
         out = pd.concat([EMPTY, *chunks], ignore_index=True)
         out["source"] = np.where(out["score"] >= 2, "repeat", np.where(out["score"] >= 1, "co-purchase", "popular"))
         return out
 
+    def chunk_customers(self) -> int:
+        """Customers scored at once: as many as keep their candidates within CHUNK_CELLS, at the
+        most candidates a customer can have (all they bought, with every one's neighbours)."""
+        most_bought = int(np.diff(self.counts.indptr).max()) if self.counts.nnz else 0
+        return max(1, CHUNK_CELLS // max(min(most_bought * (1 + NEIGHBOURS), len(self.products)), 1))
+
     def top(self, customer_ids: pd.Index, k: int) -> pd.DataFrame:
-        """The k best-scored products of each customer, best first."""
+        """The k best-scored products of each customer, best first: their candidates by score,
+        then popular products they do not have as candidates."""
         scores = self.scores(self.customers.get_indexer(customer_ids))
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
+        by_popularity = np.argsort(-self.popularity, kind="stable")
+        popular = self.popularity[by_popularity] / max(self.popularity.max(), 1e-12) * 0.999
+        picked = np.empty((len(customer_ids), k), dtype="int64")
+        value = np.empty((len(customer_ids), k))
+        for row in range(len(customer_ids)):
+            start, end = scores.indptr[row], scores.indptr[row + 1]
+            columns, data = scores.indices[start:end], scores.data[start:end]
+            # Best score first; equal scores by popularity, then by the product's place in the catalogue.
+            order = np.lexsort((columns, -self.popularity[columns], -data))[:k]
+            taken = len(order)
+            picked[row, :taken], value[row, :taken] = columns[order], data[order]
+            if taken < k:
+                fill = np.flatnonzero(~np.isin(by_popularity[:k + end - start], columns))[:k - taken]
+                picked[row, taken:], value[row, taken:] = by_popularity[fill], popular[fill]
         return pd.DataFrame({
             "customer_id": np.repeat(customer_ids.to_numpy(), k),
-            "product_id": self.products.to_numpy()[top.ravel()],
+            "product_id": self.products.to_numpy()[picked.ravel()],
             "rank": np.tile(np.arange(1, k + 1), len(customer_ids)),
-            "score": np.take_along_axis(scores, top, axis=1).ravel(),
+            "score": value.ravel(),
         })
+
+
+def _neighbours(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Each product's NEIGHBOURS most similar products by the cosine of their buyer sets, worked
+    out for a block of products at a time: the full products x products matrix of a large
+    catalogue holds billions of cells (Complete Journey: 68,509 products)."""
+    bought = (counts > 0).astype("float32").tocsc()
+    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel())
+    scaled = (bought @ sparse.diags(1 / np.maximum(norms, 1))).tocsc()
+    products = scaled.shape[1]
+    block = max(1, BLOCK_CELLS // max(products, 1))
+    rows, cols, vals = [], [], []
+    keep = min(NEIGHBOURS, max(products - 1, 0))
+    for start in range(0, products if keep else 0, block):
+        similar = (scaled[:, start:start + block].T @ scaled).toarray()
+        similar[np.arange(similar.shape[0]), np.arange(start, start + similar.shape[0])] = 0
+        best = np.argpartition(-similar, keep - 1, axis=1)[:, :keep]
+        values = np.take_along_axis(similar, best, axis=1)
+        rows.append(np.repeat(np.arange(start, start + similar.shape[0]), keep))
+        cols.append(best.ravel())
+        vals.append(values.ravel())
+    if not rows:
+        return sparse.csr_matrix((products, products), dtype="float32")
+    neighbours = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                   shape=(products, products))
+    neighbours.eliminate_zeros()
+    return neighbours
 
 
 def popular_for_everyone(model: Recommender, customer_ids: pd.Index, k: int = K) -> pd.DataFrame:

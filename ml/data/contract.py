@@ -65,6 +65,16 @@ RAW_TABLES: tuple[RawTable, ...] = (
         required={"customer_id": "VARCHAR", "rating": "DOUBLE", "reviewed_at": "TIMESTAMP"},
         optional={"review_id": "VARCHAR", "product_id": "VARCHAR", "order_id": "VARCHAR", "review_text": "VARCHAR"},
     ),
+    RawTable(
+        "campaign_contacts",
+        required={"customer_id": "VARCHAR", "campaign_id": "VARCHAR", "contacted_at": "TIMESTAMP"},
+        optional={"campaign_type": "VARCHAR"},
+    ),
+    RawTable(
+        "coupon_redemptions",
+        required={"customer_id": "VARCHAR", "redeemed_at": "TIMESTAMP"},
+        optional={"coupon_id": "VARCHAR", "campaign_id": "VARCHAR"},
+    ),
 )
 
 

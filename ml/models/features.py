@@ -23,6 +23,7 @@ LOG_FEATURES = (
     "orders_last_30d", "orders_prev_30d", "spend_last_30d", "spend_prev_30d",
     "sessions", "product_views", "add_to_carts", "purchase_events",
     "sessions_last_30d", "sessions_prev_30d", "review_count",
+    "campaigns_received", "campaigns_received_last_30d", "coupons_redeemed", "coupons_redeemed_last_30d",
 )
 PLAIN_FEATURES = (
     "discount_share", "cancel_rate", "return_rate", "sessions_per_week", "view_to_cart_rate",

