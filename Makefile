@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/dbt_tasks.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/recommendations.py
 
 # tests/test_ui.py opens the UIs in Debian's chromium (skipped without it, and failed in CI,
 # where CI=true). A fresh Debian machine has no package lists yet, so apt-get update runs first,

@@ -19,7 +19,7 @@ everyone, for repeat and new products separately.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -60,11 +60,11 @@ class Recommender:
         total = np.asarray(counts.sum(axis=0)).ravel().astype("float64")
         return cls(customers, products, counts, _neighbours(counts), total / max(total.sum(), 1.0))
 
-    def scores(self, rows: np.ndarray) -> sparse.csr_matrix:
+    def scores(self, rows: np.ndarray, new_only: bool = False) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """The scores of each customer row's candidates (-1: a customer without purchases, who has
-        none): the products they bought (2-3, more purchases higher) and their neighbours (1-2, by
-        the mean similarity to what they bought). Every other product scores its popularity
-        (below 1), which `top` fills in."""
+        none), and what each bought: the products they bought (2-3, more purchases higher;
+        none with `new_only`) and their neighbours (1-2, by the mean similarity to what they
+        bought). Every other product scores its popularity (below 1), which `top` fills in."""
         known = (rows >= 0).astype("float32")
         repeat = (sparse.diags(known) @ self.counts[np.where(rows >= 0, rows, 0)]).tocsr()
         repeat.eliminate_zeros()
@@ -74,18 +74,19 @@ class Recommender:
         copurchase = (copurchase - copurchase.multiply(bought)).tocsr()  # what they bought scores as repeat
         copurchase.eliminate_zeros()
         copurchase.data = 1 + np.minimum(copurchase.data, 0.999)
+        if new_only:
+            return copurchase, bought.tocsr()
         repeat.data = 2 + repeat.data / (1 + repeat.data)
-        scores = (repeat + copurchase).tocsr()
-        scores.eliminate_zeros()
-        return scores
+        return (repeat + copurchase).tocsr(), bought.tocsr()
 
-    def recommend(self, customer_ids: pd.Series, k: int = K) -> pd.DataFrame:
+    def recommend(self, customer_ids: pd.Series, k: int = K, new_only: bool = False) -> pd.DataFrame:
         """customer_id, product_id, rank (1 = best), score, source for every customer given; none
-        in a shop without order lines (CDNOW), which has no products to recommend."""
+        in a shop without order lines (CDNOW), which has no products to recommend. `new_only`:
+        products the customer has not bought."""
         ids = pd.Index(customer_ids.astype(str).unique())
         k = min(k, len(self.products))
         chunk = self.chunk_customers()
-        chunks = [self.top(ids[start:start + chunk], k) for start in range(0, len(ids) if k else 0, chunk)]
+        chunks = [self.top(ids[start:start + chunk], k, new_only) for start in range(0, len(ids) if k else 0, chunk)]
         out = pd.concat([EMPTY, *chunks], ignore_index=True)
         out["source"] = np.where(out["score"] >= 2, "repeat", np.where(out["score"] >= 1, "co-purchase", "popular"))
         return out
@@ -96,10 +97,10 @@ class Recommender:
         most_bought = int(np.diff(self.counts.indptr).max()) if self.counts.nnz else 0
         return max(1, CHUNK_CELLS // max(min(most_bought * (1 + NEIGHBOURS), len(self.products)), 1))
 
-    def top(self, customer_ids: pd.Index, k: int) -> pd.DataFrame:
+    def top(self, customer_ids: pd.Index, k: int, new_only: bool = False) -> pd.DataFrame:
         """The k best-scored products of each customer, best first: their candidates by score,
-        then popular products they do not have as candidates."""
-        scores = self.scores(self.customers.get_indexer(customer_ids))
+        then popular products that are neither candidates nor (`new_only`) bought."""
+        scores, bought = self.scores(self.customers.get_indexer(customer_ids), new_only)
         by_popularity = np.argsort(-self.popularity, kind="stable")
         popular = self.popularity[by_popularity] / max(self.popularity.max(), 1e-12) * 0.999
         picked = np.empty((len(customer_ids), k), dtype="int64")
@@ -112,7 +113,10 @@ class Recommender:
             taken = len(order)
             picked[row, :taken], value[row, :taken] = columns[order], data[order]
             if taken < k:
-                fill = np.flatnonzero(~np.isin(by_popularity[:k + end - start], columns))[:k - taken]
+                skip = columns
+                if new_only:
+                    skip = np.concatenate([columns, bought.indices[bought.indptr[row]:bought.indptr[row + 1]]])
+                fill = np.flatnonzero(~np.isin(by_popularity[:k + len(skip)], skip))[:k - taken]
                 picked[row, taken:], value[row, taken:] = by_popularity[fill], popular[fill]
         return pd.DataFrame({
             "customer_id": np.repeat(customer_ids.to_numpy(), k),
@@ -120,6 +124,11 @@ class Recommender:
             "rank": np.tile(np.arange(1, k + 1), len(customer_ids)),
             "score": value.ravel(),
         })
+
+    def without_neighbours(self) -> Recommender:
+        """The same purchases with no co-purchase: each customer's own most bought products, then
+        the popular ones (the personal top frequency baseline)."""
+        return replace(self, neighbours=sparse.csr_matrix(self.neighbours.shape, dtype="float32"))
 
 
 def _neighbours(counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -171,19 +180,30 @@ def ranking_metrics(recommended: pd.DataFrame, truth: pd.DataFrame, k: int = K) 
 
 def evaluate(purchases: pd.DataFrame, k: int = K) -> pd.DataFrame:
     """Fit on the purchases before the last H days, test on those days; one row per method and
-    product kind (all, repeat, new) with recall@k and NDCG@k."""
+    product kind (all, repeat, new) with recall@k and NDCG@k.
+
+    Methods: clm's list; the personal top frequency baseline (own most bought, then popular);
+    popularity (one list for everyone); and, judged on new products only, clm's products new
+    to the customer (`new_only`) against the most popular products they have not bought."""
     before = purchases.assign(purchases=purchases["purchases"] - purchases["purchases_last_horizon"])
     truth = purchases[purchases["purchases_last_horizon"] > 0].copy()
     truth["kind"] = np.where(truth["purchases"] > truth["purchases_last_horizon"], "repeat", "new")
     model = Recommender.fit(before)
-    customers = pd.Index(truth["customer_id"].unique())
-    methods = {"clm": model.recommend(pd.Series(customers), k), "popularity": popular_for_everyone(model, customers, k)}
+    frequency = model.without_neighbours()
+    customers = pd.Series(truth["customer_id"].unique())
+    kinds = {"all": truth, "repeat": truth[truth["kind"] == "repeat"], "new": truth[truth["kind"] == "new"]}
+    methods = {
+        "clm": (model.recommend(customers, k), ("all", "repeat", "new")),
+        "personal frequency": (frequency.recommend(customers, k), ("all", "repeat", "new")),
+        "popularity": (popular_for_everyone(model, pd.Index(customers), k), ("all", "repeat", "new")),
+        "clm, new to the customer": (model.recommend(customers, k, new_only=True), ("new",)),
+        "popularity, not bought": (frequency.recommend(customers, k, new_only=True), ("new",)),
+    }
     rows = []
-    for method, recommended in methods.items():
-        for kind, subset in (("all", truth), ("repeat", truth[truth["kind"] == "repeat"]),
-                             ("new", truth[truth["kind"] == "new"])):
-            if len(subset):
-                rows.append({"method": method, "products": kind, **ranking_metrics(recommended, subset, k)})
+    for method, (recommended, judged_on) in methods.items():
+        for kind in judged_on:
+            if len(kinds[kind]):
+                rows.append({"method": method, "products": kind, **ranking_metrics(recommended, kinds[kind], k)})
     return pd.DataFrame(rows)
 
 
@@ -194,8 +214,9 @@ def log_evaluation(results: pd.DataFrame, as_of: str, experiment: str) -> str:
     with mlflow.start_run(run_name=f"recommendations, as of {as_of}") as run:
         mlflow.log_params({"task": "recommendations", "k": K, "as_of": as_of})
         for row in results.itertuples(index=False):
-            mlflow.log_metrics({f"{row.method}_{row.products}_recall_at_{K}": getattr(row, f"recall_at_{K}"),
-                                f"{row.method}_{row.products}_ndcg_at_{K}": getattr(row, f"ndcg_at_{K}")})
+            name = f"{row.method.replace(', ', '_').replace(' ', '_')}_{row.products}"
+            mlflow.log_metrics({f"{name}_recall_at_{K}": getattr(row, f"recall_at_{K}"),
+                                f"{name}_ndcg_at_{K}": getattr(row, f"ndcg_at_{K}")})
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "recommendations_evaluation.md"
             path.write_text(results.to_markdown(index=False, floatfmt=".4f"))

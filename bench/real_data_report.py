@@ -1,14 +1,17 @@
-"""CDNOW: every model family's forecasts as of a date against what happened next.
+"""The real data sets: every model family's forecasts as of a date against what happened next.
 
-Run after `clm ingest cdnow` and `clm run --as-of 1997-10-01` (same CLM_HOME). For every
-customer scored as of the date it compares, over the next H days, the expected orders with
-the actual orders in [as_of, as_of + H) and the churn probability with whether the customer
-ordered at all. Rows: the published scores (the champion), then the latest registered version
-of each family (`@transformer`, `@lightgbm`, `@bg_nbd`, `@blend`) scored on the same customers.
+Run after `clm ingest cdnow` and `clm run --as-of 1997-10-01`, or after `clm ingest
+completejourney` and `clm run --as-of 2017-10-01` (same CLM_HOME). For every customer scored as
+of the date it compares, over the next H days, the expected orders with the actual orders in
+[as_of, as_of + H), the expected spend with the actual spend (rank correlation) and the churn
+probability with whether the customer ordered at all. Rows: the published scores (the
+champion), then the latest registered version of each family (`@transformer`, `@lightgbm`,
+`@bg_nbd`, `@blend`) scored on the same customers.
 
-    python bench/cdnow_report.py --as-of 1997-10-01
+    python bench/real_data_report.py cdnow
+    python bench/real_data_report.py completejourney
 
-The table is also written to docs/benchmarks/cdnow.md (bench/report.py).
+The table is also written to docs/benchmarks/<data set>.md (bench/report.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import date, timedelta
 import mlflow
 import numpy as np
 import report
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from ml import settings as settings_module
@@ -28,12 +32,18 @@ from ml.models.features import model_input
 from ml.training import tracking
 
 FAMILIES = ("transformer", "lightgbm", "bg_nbd", "blend")
+# Each data set's name in the docs, its ingest command and the as-of date its report uses.
+DATA_SETS = {"cdnow": ("CDNOW", "clm ingest cdnow", date(1997, 10, 1)),
+             "completejourney": ("The Complete Journey", "clm ingest completejourney", date(2017, 10, 1))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--as-of", type=date.fromisoformat, default=date(1997, 10, 1))
+    parser.add_argument("data", choices=sorted(DATA_SETS), help="the data set landed in CLM_HOME")
+    parser.add_argument("--as-of", type=date.fromisoformat, help="the scoring date (default: the data set's)")
     args = parser.parse_args()
+    title, ingest, default_as_of = DATA_SETS[args.data]
+    args.as_of = args.as_of or default_as_of
     settings = settings_module.load()
     tracking.configure(settings)
     horizon = settings.horizon_days
@@ -43,11 +53,13 @@ def main() -> None:
                                      [args.as_of])
     actual = warehouse.read_frame(
         settings.warehouse,
-        "select cast(customer_id as varchar) as customer_id, count(*) as actual_orders "
+        "select cast(customer_id as varchar) as customer_id, count(*) as actual_orders, "
+        "sum(cast(amount as double)) as actual_spend "
         f"from read_parquet('{settings.raw_dir / 'orders.parquet'}') "
         "where cast(ordered_at as timestamp) >= ? and cast(ordered_at as timestamp) < ? group by 1",
         [args.as_of, args.as_of + timedelta(days=horizon)])
-    frame = with_clv_features(features, horizon).merge(actual, on="customer_id", how="left").fillna({"actual_orders": 0})
+    frame = (with_clv_features(features, horizon).merge(actual, on="customer_id", how="left")
+             .fillna({"actual_orders": 0, "actual_spend": 0.0}))
     truth = frame["actual_orders"].to_numpy("float64")
 
     champion = frame[["customer_id"]].merge(published, on="customer_id", how="left")
@@ -68,13 +80,15 @@ def main() -> None:
             "forecast total": predicted.sum(),
             "aggregate error": (predicted.sum() - truth.sum()) / truth.sum(),
             "churn ROC-AUC": roc_auc_score(truth == 0, scores["churn_probability"].to_numpy("float64")),
+            "spend spearman": spearmanr(scores["expected_spend"].to_numpy("float64"), frame["actual_spend"]).statistic,
         })
-    summary = f"CDNOW, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, {int(truth.sum()):,} actual orders"
+    summary = (f"{title}, as of {args.as_of}, next {horizon} days: {len(frame):,} customers, "
+               f"{int(truth.sum()):,} actual orders")
     table = report.table(rows, floatfmt=".3f")
     print(summary)
     print(table)
-    report.write("cdnow", "CDNOW: every family's forecast against what happened", table,
-                 f"{summary}. Run after `clm ingest cdnow` and `clm run --as-of {args.as_of}`; the champion's "
+    report.write(args.data, f"{title}: every family's forecast against what happened", table,
+                 f"{summary}. Run after `{ingest}` and `clm run --as-of {args.as_of}`; the champion's "
                  "row is the published scores, the others each family's latest registered version.")
 
 
