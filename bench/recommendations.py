@@ -79,9 +79,10 @@ def run(case: str, customers: int, products: int) -> dict:
     queue = context.Queue()
     process = context.Process(target=measure, args=(case, customers, products, queue))
     process.start()
-    result = queue.get()
     process.join()
-    return result
+    if process.exitcode != 0:
+        raise SystemExit(f"the {case} case ended with exit code {process.exitcode}")
+    return queue.get()
 
 
 def main() -> None:

@@ -56,6 +56,9 @@ def test_every_column_lands_through_the_contract(built, source):
     settings, printed = built
     lines = source["lines"]
     assert f"orders {lines['basket_id'].nunique():,}" in printed and f"order_items {len(lines):,}" in printed
+    given_away = ((lines["quantity"] > 0) & (lines["sales_value"] == 0)).sum()
+    assert (f"order lines: {(lines['quantity'] == 0).sum():,} of zero units (coupon lines; the build quarantines "
+            f"them as zero_quantity), 0 negative, {given_away:,} given away (kept as purchases)") in printed
     raw = settings.raw_dir
     orders = pd.read_parquet(raw / "orders.parquet").set_index("order_id")
     baskets = lines.groupby("basket_id").agg(at=("transaction_timestamp", "min"), amount=("sales_value", "sum"))
@@ -72,6 +75,7 @@ def test_every_column_lands_through_the_contract(built, source):
     assert len(products) == len(source["products"]) and products["category"].str.contains(" / ").mean() > 0.9
     contacts = pd.read_parquet(raw / "campaign_contacts.parquet")
     assert contacts[["customer_id", "campaign_id", "campaign_type", "contacted_at"]].notna().all().all()
+    assert len(contacts) == source["campaigns"]["household_id"].isin(lines["household_id"]).sum()
     customers = pd.read_parquet(raw / "customers.parquet")["customer_id"]
     assert set(customers.astype(str)) == set(lines["household_id"].astype(str))
 

@@ -5,15 +5,18 @@ Research on next-basket data finds a customer's own purchase frequency hard to b
 products they have bought before, and judges repeat and new products apart; so does this
 module. One score orders three sources:
 
-* repeat (score 2-3): products the customer bought before, more purchases first;
-* co-purchase (score 1-2): products they have not bought, by the mean cosine similarity (over
-  customers' purchase sets) to the products they have;
+* repeat (score 2-3): products the customer bought before, more purchases first, the more
+  popular first among equals;
+* co-purchase (score 1-2): products they have not bought among the NEIGHBOURS most similar
+  (cosine of buyer sets) of each product they have, by the mean similarity to those;
 * popular (score 0-1): everything else by its share of purchases; customers without a
   purchase get these only.
 
+Memory is bounded by a chunk of customers' candidates and the neighbour lists, never by
+customers x products (docs/decisions/0017-recommendations-from-item-neighbours-in-chunks.md).
 `evaluate` fits on the purchases before the last H days and measures recall@K and NDCG@K on
-what customers bought in those days, against recommending the most popular products to
-everyone, for repeat and new products separately.
+what customers bought in those days, against personal top frequency and popularity, for
+repeat and new products separately.
 """
 
 from __future__ import annotations

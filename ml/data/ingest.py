@@ -56,6 +56,21 @@ def ingest_folder(source: Path, raw_dir: Path, pii_key: bytes) -> dict[str, int]
     return counts
 
 
+def order_line_kinds(raw_dir: Path) -> dict[str, int]:
+    """Landed order lines the contract treats apart: of zero units (quarantined by the build),
+    with a negative quantity, price or discount (quarantined: returns belong in an order's
+    status) and given away (no value after the discount; kept as purchases)."""
+    with duckdb.connect() as con:
+        row = con.execute(f"""
+            select count(*) filter (where try_cast(quantity as integer) = 0),
+                   count(*) filter (where try_cast(quantity as integer) < 0 or try_cast(unit_price as double) < 0
+                                    or try_cast(discount as double) < 0),
+                   count(*) filter (where try_cast(quantity as integer) > 0
+                                    and try_cast(unit_price as double) = try_cast(discount as double))
+            from read_parquet('{raw_dir / "order_items.parquet"}')""").fetchone()
+    return {"zero units": row[0], "negative": row[1], "given away": row[2]}
+
+
 def snapshot_id(raw_dir: Path) -> str | None:
     """Changes every time a whole raw snapshot is landed (see `dbt_runner.build`)."""
     marker = raw_dir / SNAPSHOT_MARKER
@@ -280,9 +295,8 @@ def ingest_completejourney(raw_dir: Path, staging_dir: Path, pii_key: bytes, hou
         "campaign_contacts": f"""
             select contacts.household_id as customer_id, contacts.campaign_id,
                    campaign.campaign_type, campaign.start_date as contacted_at
-            from read_parquet('{source / 'campaigns.parquet'}') as contacts
-            inner join read_parquet('{source / 'campaign_descriptions.parquet'}') as campaign using (campaign_id)
-            where {keep.replace('household_id', 'contacts.household_id')}""",
+            from (select * from read_parquet('{source / 'campaigns.parquet'}') where {keep}) as contacts
+            inner join read_parquet('{source / 'campaign_descriptions.parquet'}') as campaign using (campaign_id)""",
         "coupon_redemptions": f"""
             select household_id as customer_id, coupon_upc as coupon_id, campaign_id, redemption_date as redeemed_at
             from read_parquet('{source / 'coupon_redemptions.parquet'}') where {keep}""",

@@ -154,13 +154,16 @@ def _ingest_cdnow(args, settings) -> int:
 
 def _ingest_completejourney(args, settings) -> int:
     from ml.data import pii
-    from ml.data.ingest import ingest_completejourney
+    from ml.data.ingest import ingest_completejourney, order_line_kinds
 
     with hold(settings.home, "clm ingest completejourney"):
         counts = ingest_completejourney(settings.raw_dir, settings.home / "sources" / "completejourney",
                                         pii.key(settings.home), args.households)
     print(f"landed the Complete Journey in {settings.raw_dir}: "
           + ", ".join(f"{name} {rows:,}" for name, rows in counts.items() if rows))
+    kinds = order_line_kinds(settings.raw_dir)
+    print(f"order lines: {kinds['zero units']:,} of zero units (coupon lines; the build quarantines them as "
+          f"zero_quantity), {kinds['negative']:,} negative, {kinds['given away']:,} given away (kept as purchases)")
     return 0
 
 
