@@ -42,7 +42,7 @@ def source() -> dict[str, pd.DataFrame]:
     lines = pd.read_parquet(folder / "transactions.parquet")
     households = sorted(lines["household_id"].unique())[:HOUSEHOLDS]
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in
-              ("products", "campaigns", "campaign_descriptions", "coupon_redemptions")}
+              ("products", "campaigns", "campaign_descriptions", "coupon_redemptions", "demographics")}
     frames["lines"] = lines[lines["household_id"].isin(households)]
     return frames
 
@@ -76,8 +76,11 @@ def test_every_column_lands_through_the_contract(built, source):
     contacts = pd.read_parquet(raw / "campaign_contacts.parquet")
     assert contacts[["customer_id", "campaign_id", "campaign_type", "contacted_at"]].notna().all().all()
     assert len(contacts) == source["campaigns"]["household_id"].isin(lines["household_id"]).sum()
-    customers = pd.read_parquet(raw / "customers.parquet")["customer_id"]
-    assert set(customers.astype(str)) == set(lines["household_id"].astype(str))
+    customers = pd.read_parquet(raw / "customers.parquet").set_index("customer_id")
+    assert set(customers.index.astype(str)) == set(lines["household_id"].astype(str))
+    surveyed = source["demographics"].set_index("household_id").reindex(customers.index).dropna(how="all")
+    assert len(surveyed) > 50 and (customers.loc[surveyed.index, "age_band"] == surveyed["age"]).all()
+    assert (customers.loc[surveyed.index, "household_type"] == surveyed["household_comp"]).all()
 
 
 def test_returns_and_coupon_lines_follow_the_contract_and_are_counted(built, source):

@@ -54,8 +54,11 @@ def test_a_landing_from_before_the_contract_grew_gains_its_new_tables_empty(tmp_
     raw = tmp_path / "raw"
     ingest_folder(source, raw, PII_KEY)
     (raw / "coupon_redemptions.parquet").unlink()
+    customers = pd.read_parquet(raw / "customers.parquet")
+    customers.drop(columns=["age_band", "income_band", "household_type"]).to_parquet(raw / "customers.parquet")
     snapshot = snapshot_id(raw)
-    assert complete_landing(raw) == ["coupon_redemptions"]
+    assert complete_landing(raw) == ["customers.age_band", "customers.income_band", "customers.household_type",
+                                     "coupon_redemptions"]
     assert raw_row_counts(raw)["coupon_redemptions"] == 0 and snapshot_id(raw) == snapshot
     columns = [r[0] for r in duckdb.sql(f"describe select * from '{raw}/coupon_redemptions.parquet'").fetchall()]
     assert columns == ["customer_id", "redeemed_at", "coupon_id", "campaign_id"]

@@ -43,7 +43,9 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "customers",
         required={"customer_id": "VARCHAR"},
         optional={"email": "VARCHAR", "first_name": "VARCHAR", "last_name": "VARCHAR",
-                  "country": "VARCHAR", "signed_up_at": "TIMESTAMP"},
+                  "country": "VARCHAR", "signed_up_at": "TIMESTAMP",
+                  # Demographics, as bands the shop defines ("35-44", "50-74K", "2 Adults No Kids").
+                  "age_band": "VARCHAR", "income_band": "VARCHAR", "household_type": "VARCHAR"},
     ),
     RawTable(
         "order_items",

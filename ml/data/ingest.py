@@ -78,15 +78,28 @@ def snapshot_id(raw_dir: Path) -> str | None:
 
 
 def complete_landing(raw_dir: Path) -> list[str]:
-    """Land, empty, the optional tables a landing lacks: one made by an older clm, before the
-    contract grew them. Returns their names. Nothing else changes, so the snapshot stays."""
+    """Complete a landing made by an older clm, before the contract grew: the optional tables it
+    lacks land empty and the optional columns a landed table lacks land NULL. Returns what was
+    added ("coupon_redemptions", "customers.age_band"). The rows stay, so the snapshot does."""
     if not (raw_dir / "orders.parquet").exists():
         return []
-    missing = [t for t in RAW_TABLES if not t.is_required and not (raw_dir / f"{t.name}.parquet").exists()]
+    added = []
     with duckdb.connect() as con:
-        for table in missing:
-            _write_partial(con, table, None, raw_dir).replace(raw_dir / f"{table.name}.parquet")
-    return [t.name for t in missing]
+        for table in RAW_TABLES:
+            path = raw_dir / f"{table.name}.parquet"
+            if not path.exists():
+                _write_partial(con, table, None, raw_dir).replace(path)
+                added.append(table.name)
+                continue
+            present = {row[0] for row in con.execute(f"describe select * from read_parquet('{path}')").fetchall()}
+            missing = {col: kind for col, kind in table.optional.items() if col not in present}
+            if missing:
+                partial = raw_dir / f".{table.name}.parquet.partial"
+                nulls = ", ".join(f"cast(null as {kind}) as {col}" for col, kind in missing.items())
+                con.execute(f"copy (select *, {nulls} from read_parquet('{path}')) to '{partial}' (format parquet)")
+                partial.replace(path)
+                added += [f"{table.name}.{col}" for col in missing]
+    return added
 
 
 def raw_row_counts(raw_dir: Path) -> dict[str, int]:
@@ -285,12 +298,13 @@ def ingest_completejourney(raw_dir: Path, staging_dir: Path, pii_key: bytes, hou
                    nullif(concat_ws(' ', brand, product_type, package_size), '') as product_name,
                    concat_ws(' / ', department, product_category) as category
             from read_parquet('{source / 'products.parquet'}')""",
-        # Every household that shopped or answered the demographics survey; the data hold no PII.
+        # Every household that shopped, with its demographics where it answered the survey; the
+        # data hold no PII.
         "customers": f"""
-            select distinct household_id as customer_id from (
-                select household_id from lines
-                union all
-                select household_id from read_parquet('{source / 'demographics.parquet'}') where {keep})""",
+            select households.household_id as customer_id, demographics.age as age_band,
+                   demographics.income as income_band, demographics.household_comp as household_type
+            from (select distinct household_id from lines) as households
+            left join read_parquet('{source / 'demographics.parquet'}') as demographics using (household_id)""",
         # A campaign reaches a household when it starts; the data say no more precisely.
         "campaign_contacts": f"""
             select contacts.household_id as customer_id, contacts.campaign_id,

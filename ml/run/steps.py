@@ -89,8 +89,8 @@ def check_raw(as_of: date, settings: Settings) -> dict[str, int]:
     from ml.data.ingest import complete_landing, raw_row_counts
 
     if added := complete_landing(settings.raw_dir):
-        log.info("landed empty %s: the contract gained these optional tables since the data were landed",
-                 ", ".join(added))
+        log.info("landed empty %s: the contract gained these optional tables and columns since the data were "
+                 "landed", ", ".join(added))
     counts = raw_row_counts(settings.raw_dir)
     if counts["orders"] == 0:
         raise ValueError(f"{settings.raw_dir}/orders.parquet has no rows; there is nothing to build features from.")

@@ -4,6 +4,9 @@ select
     customer_id,
     email_hash,
     upper(trim(country)) as country,
+    age_band,
+    income_band,
+    household_type,
     signed_up_at
 from {{ ref('base_shop__customers') }}
 where broken_rule is null

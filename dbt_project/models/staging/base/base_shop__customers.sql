@@ -9,6 +9,9 @@ typed as (
         -- Landed as a keyed hash (ml/data/pii.py): named for what it holds.
         cast(email as varchar) as email_hash,
         cast(country as varchar) as country,
+        cast(age_band as varchar) as age_band,
+        cast(income_band as varchar) as income_band,
+        cast(household_type as varchar) as household_type,
         try_cast(signed_up_at as timestamp) as signed_up_at,
         signed_up_at as signed_up_at_raw,
         row_number() over (
