@@ -12,6 +12,9 @@ import torch
 from ml.training.config import TrainConfig
 from ml.training.finetune import finetune, seed_everything, training_precision
 
+# The loop trains a small model several times (about 6 s in all): not part of `make check`.
+pytestmark = pytest.mark.slow
+
 CONFIG = TrainConfig(base_model="unused", batch_size=4, patience=1, train_precision="fp32")
 ROWS = 10  # three batches of at most 4
 

@@ -11,6 +11,7 @@ import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml.models.baselines import ClvModel
 from ml.models.features import NUMERIC_FEATURES, TEXT_COLUMNS
@@ -44,6 +45,7 @@ def test_a_review_classifier_pickled_under_the_old_layout_unpickles_to_its_new_h
         assert isinstance(cloudpickle.load(handle), ReviewSentimentPyfunc)
 
 
+@pytest.mark.slow  # a fresh interpreter loads the logged model
 def test_a_logged_model_ships_only_the_models_wing_and_predicts_without_the_rest_of_clm(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:

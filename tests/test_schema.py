@@ -34,6 +34,7 @@ def columns(manifest: dict, model: str) -> list[str]:
     return list(manifest["nodes"][f"model.clm.{model}"]["columns"])
 
 
+@pytest.mark.slow  # dbt parses the project and runs its unit tests (6 s)
 def test_the_models_inputs_are_the_feature_columns_dbt_documents(dbt_unit_run):
     _, manifest, _ = dbt_unit_run
     features = columns(manifest, "customer_features")
@@ -56,6 +57,7 @@ def test_names_analysts_filter_on_are_defined_once_in_the_dbt_project():
             assert name not in text, f"{path.name} spells out {name}: use the var instead"
 
 
+@pytest.mark.slow  # the same dbt run
 def test_segment_rules_pass_their_dbt_unit_tests(dbt_unit_run):
     completed, _, results = dbt_unit_run
     statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}

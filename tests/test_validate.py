@@ -44,6 +44,7 @@ def fails(frames: dict, parameters: dict | None = None) -> str:
     return str(failure.value)
 
 
+@pytest.mark.slow  # every suite through GX, with the Data Docs
 def test_clean_frames_pass_every_suite_and_data_docs_are_built(tmp_path):
     statistics = validate_tables({"customer_features": features(), "training_examples": examples(),
                                   "customer_scores": scores(), "raw_orders": raw_orders()}, SUITES, tmp_path, DRIFT)
