@@ -89,7 +89,9 @@ class Recommender:
         ids = pd.Index(customer_ids.astype(str).unique())
         k = min(k, len(self.products))
         chunk = self.chunk_customers()
-        chunks = [self.top(ids[start:start + chunk], k, new_only) for start in range(0, len(ids) if k else 0, chunk)]
+        by_popularity = np.argsort(-self.popularity, kind="stable")
+        chunks = [self.top(ids[start:start + chunk], k, by_popularity, new_only)
+                  for start in range(0, len(ids) if k else 0, chunk)]
         out = pd.concat([EMPTY, *chunks], ignore_index=True)
         out["source"] = np.where(out["score"] >= 2, "repeat", np.where(out["score"] >= 1, "co-purchase", "popular"))
         return out
@@ -100,11 +102,11 @@ class Recommender:
         most_bought = int(np.diff(self.counts.indptr).max()) if self.counts.nnz else 0
         return max(1, CHUNK_CELLS // max(min(most_bought * (1 + NEIGHBOURS), len(self.products)), 1))
 
-    def top(self, customer_ids: pd.Index, k: int, new_only: bool = False) -> pd.DataFrame:
+    def top(self, customer_ids: pd.Index, k: int, by_popularity: np.ndarray, new_only: bool = False) -> pd.DataFrame:
         """The k best-scored products of each customer, best first: their candidates by score,
-        then popular products that are neither candidates nor (`new_only`) bought."""
+        then popular products (`by_popularity`: the products, most bought first) that are
+        neither candidates nor (`new_only`) bought."""
         scores, bought = self.scores(self.customers.get_indexer(customer_ids), new_only)
-        by_popularity = np.argsort(-self.popularity, kind="stable")
         popular = self.popularity[by_popularity] / max(self.popularity.max(), 1e-12) * 0.999
         picked = np.empty((len(customer_ids), k), dtype="int64")
         value = np.empty((len(customer_ids), k))
