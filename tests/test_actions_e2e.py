@@ -26,11 +26,18 @@ def read(home, sql: str, params: list | None = None) -> pd.DataFrame:
         return con.execute(sql, params or []).df()
 
 
-def test_first_run_alerts_everyone_above_the_threshold_with_reasons(pipeline_home):
+def test_first_run_alerts_the_most_value_at_stake_above_the_shops_own_threshold_with_reasons(pipeline_home):
     scores = read(pipeline_home, "select * from analytics.customer_scores where as_of = ?", [AS_OF])
     alerts = read(pipeline_home, "select * from analytics.churn_alerts order by alert_rank")
-    # No earlier scoring: every customer at or above 0.7 reached it "from below".
-    assert set(alerts["customer_id"]) == set(scores.loc[scores["churn_probability"] >= 0.7, "customer_id"])
+    # The threshold: churn odds three times the shop's base odds (its mean churn probability).
+    base = scores["churn_probability"].mean() / (1 - scores["churn_probability"].mean())
+    threshold = 3 * base / (1 + 3 * base)
+    assert np.allclose(alerts["alert_threshold"], threshold)
+    # No earlier scoring: everyone above it reached it "from below"; the 100 with most at stake are called.
+    above = scores[scores["churn_probability"] >= threshold]
+    stake = (above["expected_spend"] * above["churn_probability"]).sort_values(ascending=False)
+    assert len(alerts) == min(len(above), 100) and len(alerts) < len(scores) / 2
+    assert set(alerts["customer_id"]) == set(above.loc[stake.index[:100], "customer_id"])
     assert len(alerts) > 0 and (alerts["alert_trigger"] == "crossed the threshold").all()
     assert alerts["alert_rank"].tolist() == list(range(1, len(alerts) + 1))
     assert alerts["value_at_stake"].is_monotonic_decreasing

@@ -38,6 +38,13 @@ def test_every_customer_is_scored_once_with_a_probability(pipeline_home, tiny_sh
     assert (scores["horizon_days"] == 90).all()
     assert (scores["as_of"].astype(str) == "2026-01-01").all()
     assert (scores["model_name"] == "clm-customer-model").all()
+    # Every buyer has an expected next order date within the horizon; who never bought has none.
+    features = read(pipeline_home, "select customer_id, frequency from analytics.customer_features")
+    dated = scores.merge(features, on="customer_id")
+    buyers = dated[dated["frequency"] > 0]
+    days = (pd.to_datetime(buyers["expected_next_order_date"]) - pd.to_datetime(buyers["as_of"])).dt.days
+    assert days.between(0, 90).all() and days.std() > 0
+    assert dated.loc[dated["frequency"] == 0, "expected_next_order_date"].isna().all()
 
 
 def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipeline_home):
@@ -47,7 +54,7 @@ def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipelin
     assert client.get_experiment_by_name("clm").tags["mlflow.experimentKind"] == "custom_model_development"
     versions = {v.tags["family"]: v for v in client.search_model_versions("name = 'clm-customer-model'")
                 if v.tags.get("holdout_as_of")}
-    assert set(versions) == {"transformer", "lightgbm", "bg_nbd", "blend"}
+    assert set(versions) == {"transformer", "lightgbm", "bg_nbd", "pareto_nbd", "blend"}
     for family, version in versions.items():
         assert client.get_model_version_by_alias("clm-customer-model", family).tags["family"] == family
         run = client.get_run(version.tags["run_id"])
@@ -57,6 +64,12 @@ def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipelin
         for metric in ("holdout_pr_auc", "holdout_ece", "holdout_lift_top10", "holdout_spend_spearman",
                        "holdout_orders_poisson_deviance", "holdout_orders_pearson", "holdout_tier_macro_f1"):
             assert metric in run.data.metrics
+        # The gate judged every family on each holdout cutoff: the mean is what it read.
+        cutoffs = version.tags["holdout_cutoffs"].split(", ")
+        assert len(cutoffs) >= 2 and cutoffs[-1] == version.tags["holdout_as_of"]
+        per_cutoff = [run.data.metrics[f"holdout_roc_auc/{cutoff}"] for cutoff in cutoffs]
+        assert run.data.metrics["holdout_roc_auc"] == pytest.approx(np.mean(per_cutoff))
+        assert run.data.metrics["holdout_roc_auc_sd"] == pytest.approx(np.std(per_cutoff))
     assert "train_samples_per_second" in client.get_run(versions["transformer"].tags["run_id"]).data.metrics
 
     # The gate's rule, applied to the tags: the champion is the best candidate of the first run.
@@ -66,11 +79,15 @@ def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipelin
                for f, v in versions.items()}
     champion = client.get_model_version_by_alias("clm-customer-model", "champion")
     first_run = {v.tags["family"]: v for v in sorted(client.search_model_versions("name = 'clm-customer-model'"),
-                                                     key=lambda v: int(v.version))[:4]}
+                                                     key=lambda v: int(v.version))[:len(versions)]}
     assert champion.tags["family"] == best({f: metrics[f] for f in first_run}) or "beats" in champion.tags["gate_reason"]
     parent = client.get_run(versions["lightgbm"].tags["run_id"]).data.tags["mlflow.parentRunId"]
     comparison = pd.read_json(client.download_artifacts(parent, "comparison.json"), orient="split")
-    assert sorted(comparison["model"]) == ["bg_nbd", "blend", "lightgbm", "transformer"]
+    assert sorted(set(comparison["model"])) == ["bg_nbd", "blend", "lightgbm", "pareto_nbd", "transformer"]
+    assert sorted(set(comparison["cutoff"])) == sorted(cutoffs + ["mean"])  # each cutoff beside the mean
+    # The next order date was judged against the naive one on the same cutoffs.
+    timing = client.get_run(parent).data.metrics
+    assert timing["next_order_mae_days"] > 0 and timing["naive_next_order_mae_days"] > 0
 
     scores = read(pipeline_home, "select distinct model_version, model_family from analytics.customer_scores")
     assert scores.to_dict("records") == [{"model_version": int(champion.version), "model_family": champion.tags["family"]}]

@@ -7,8 +7,12 @@ score from the node's value to the child's, and that move is credited to the spl
 like SHAP values, but cost one leaf look-up per tree instead of TreeSHAP's walk over every
 path, which every customer of every run could not afford (LightGBM's `pred_contrib`; the
 numbers are in docs/decisions/0003-churn-reasons-by-path-attribution.md).
-A feature and its missing-value flag count as one. The three features pushing the risk up most
-become sentences such as "no order in 120 days (usually every 30)" or "latest review: 1 star".
+A feature and its missing-value flag count as one. Only features whose direction is known
+(ml/data/feature_schema.churn_risk: recency, order and visit counts, ratings...) can be
+reasons: LightGBM is held to those directions, so a 5-star rating or a recent visit can never
+read as a reason to leave, while tenure or basket size, which move risk either way, explain
+nothing a CRM team can act on. The three such features pushing the risk up most become sentences such as
+"no order in 120 days (usually every 30)" or "latest review: 1 star".
 
 Reasons come from a LightGBM churn model: the champion's when it is LightGBM, the blend's
 LightGBM half, and for the other families the LightGBM candidate of the registry (`@lightgbm`),
@@ -22,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ml.data.feature_schema import churn_risk
 from ml.models.features import SENTIMENTS, numeric_matrix, score_sentiment
 
 TOP_REASONS = 3
@@ -45,39 +50,31 @@ def _trend(noun: str, last: float, previous: float) -> str:
     return f"{_count(last, noun)} in the last 30 days (the 30 before: {_n(previous)})"
 
 
-# A sentence per feature, from the customer's row; a feature without one is named plainly.
+# A sentence per feature that can be a reason (feature_schema.churn_risk), from the customer's row.
 SENTENCES: dict[str, Callable[..., str]] = {
     "recency_days": _recency,
     "last_order_gap_days": lambda r: f"waited {_n(r.last_order_gap_days)} days between the last two orders",
     "frequency": lambda r: f"{_n(r.frequency)} order(s) so far",
     "monetary": lambda r: f"{_n(r.monetary)} spent so far",
-    "avg_order_value": lambda r: f"spends {_n(r.avg_order_value)} per order",
-    "gg_expected_order_value": lambda r: f"their spend history expects {_n(r.gg_expected_order_value)} per order",
-    "tenure_days": lambda r: f"a customer for {_n(r.tenure_days)} days",
-    "days_since_first_order": lambda r: f"first order {_n(r.days_since_first_order)} days ago",
     "mean_interpurchase_days": lambda r: f"orders every {_n(r.mean_interpurchase_days)} days on average",
     "orders_last_30d": lambda r: _trend("order", r.orders_last_30d, r.orders_prev_30d),
-    "orders_prev_30d": lambda r: _trend("order", r.orders_last_30d, r.orders_prev_30d),
     "spend_last_30d": lambda r: f"spent {_n(r.spend_last_30d)} in the last 30 days (the 30 before: {_n(r.spend_prev_30d)})",
     "sessions_last_30d": lambda r: _trend("visit", r.sessions_last_30d, r.sessions_prev_30d),
-    "sessions_prev_30d": lambda r: _trend("visit", r.sessions_last_30d, r.sessions_prev_30d),
     "sessions_per_week": lambda r: f"{_n(r.sessions_per_week, 1)} visits a week",
     "sessions": lambda r: f"{_count(r.sessions, 'visit')} in all",
     "product_views": lambda r: f"{_count(r.product_views, 'product view')} in all",
+    "purchase_events": lambda r: f"{_count(r.purchase_events, 'purchase')} on the site in all",
     "add_to_carts": lambda r: f"{_n(r.add_to_carts)} products put in the cart in all",
     "view_to_cart_rate": lambda r: f"puts {r.view_to_cart_rate:.0%} of the products they view in the cart",
     "cart_to_purchase_rate": lambda r: f"buys {r.cart_to_purchase_rate:.0%} of what they put in the cart",
     "cancel_rate": lambda r: f"cancelled {r.cancel_rate:.0%} of orders",
-    "return_rate": lambda r: f"returned {r.return_rate:.0%} of orders",
-    "discount_share": lambda r: f"{r.discount_share:.0%} of items bought on discount",
     "last_review_rating": lambda r: f"latest review: {_count(r.last_review_rating, 'star')}",
     "mean_rating": lambda r: f"mean rating {_n(r.mean_rating, 1)} stars",
     "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
     "last_review_sentiment": lambda r: f"latest review reads {SENTIMENTS[score_sentiment(r.last_review_sentiment)]}",
+    "mean_review_sentiment": lambda r: f"their reviews read {SENTIMENTS[score_sentiment(r.mean_review_sentiment)]} on the whole",
     "bgnbd_p_alive": lambda r: f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
     "bgnbd_expected_orders": lambda r: f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
-    "campaigns_received": lambda r: f"{_count(r.campaigns_received, 'campaign')} received so far",
-    "campaigns_received_last_30d": lambda r: f"{_count(r.campaigns_received_last_30d, 'campaign')} received in the last 30 days",
     "coupons_redeemed": lambda r: f"{_count(r.coupons_redeemed, 'coupon')} redeemed so far",
     "coupons_redeemed_last_30d": lambda r: f"{_count(r.coupons_redeemed_last_30d, 'coupon')} redeemed in the last 30 days",
 }
@@ -93,7 +90,6 @@ MISSING = {
     "last_review_sentiment": "no review yet",
     "bgnbd_p_alive": "too few orders to know their rhythm",
     "bgnbd_expected_orders": "too few orders to know their rhythm",
-    "gg_expected_order_value": "too few orders to know their spend",
 }
 
 
@@ -101,9 +97,7 @@ def sentence(feature: str, row) -> str:
     value = getattr(row, feature)
     if pd.isna(value):
         return MISSING.get(feature, f"{feature.replace('_', ' ')}: none")
-    if feature in SENTENCES:
-        return SENTENCES[feature](row)
-    return f"{feature.replace('_', ' ')}: {value:,.3g}"
+    return SENTENCES[feature](row)
 
 
 class PathAttribution:
@@ -154,6 +148,8 @@ class Explainer:
             if told in self.features and into in self.features:
                 per_feature[:, self.features.index(into)] += per_feature[:, self.features.index(told)]
                 per_feature[:, self.features.index(told)] = 0.0
+        directed = churn_risk()
+        per_feature[:, [i for i, name in enumerate(self.features) if name not in directed]] = 0.0
         order = np.argsort(-per_feature, axis=1, kind="stable")[:, :k]
         names = np.asarray(self.features, dtype=object)[order]
         return np.where(np.take_along_axis(per_feature, order, axis=1) > 0, names, None)

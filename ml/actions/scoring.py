@@ -9,8 +9,10 @@ this one is inferred; on 2 cores it would take a core from torch's 2 threads and
 loaded into the build schema in one statement at the end, so a scoring step that dies half way
 stages nothing.
 
-The clv features (BG/NBD and Gamma-Gamma fitted on the whole as-of date, ml/models/clv.py) need every
-customer at once; they are fitted first on the four columns they read and joined to each chunk.
+The clv features (BG/NBD, Pareto/NBD and Gamma-Gamma fitted on the whole as-of date,
+ml/models/clv.py) need every customer at once; they are fitted first on the four columns they
+read and joined to each chunk, with BG/NBD's next-order timing, which gives every buyer's
+`expected_next_order_date` whichever family is champion.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 
 from ml.actions.reasons import Explainer
 from ml.models.baselines import OUTPUT_COLUMNS
-from ml.models.clv import CLV_FEATURES, clv_features
+from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features
 from ml.models.features import model_input
 from ml.progress import Progress, say
 
@@ -82,7 +84,7 @@ def read_chunks(warehouse: Path, table: str, chunk_rows: int, horizon_days: int)
         clv = pd.concat([narrow[["customer_id", "as_of"]], clv_features(narrow, horizon_days)], axis=1)
         del narrow
         con.register("clv", clv)
-        reader = con.sql(f"select f.*, {', '.join(f'clv.{c}' for c in CLV_FEATURES)} "
+        reader = con.sql(f"select f.*, {', '.join(f'clv.{c}' for c in CLV_FEATURES + (NEXT_ORDER_DAYS,))} "
                          f"from {table} f join clv using (customer_id, as_of)").to_arrow_reader(chunk_rows)
         for batch in reader:
             yield batch.to_pandas()
@@ -96,6 +98,8 @@ class Chunk:
     inputs: pd.DataFrame
     ready: object
     reasons: pd.DataFrame | None
+    # BG/NBD's expected days to the next order (NaN for customers who have not bought yet).
+    next_order_days: np.ndarray
 
 
 def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Explainer | None, out: Path,
@@ -110,7 +114,8 @@ def score_to_parquet(chunks: Iterator[pd.DataFrame], predictor, explainer: Expla
         if frame is None:
             return None
         inputs = model_input(frame)
-        return Chunk(inputs, prepare(inputs), None if explainer is None else explainer.reasons(inputs))
+        return Chunk(inputs, prepare(inputs), None if explainer is None else explainer.reasons(inputs),
+                     frame[NEXT_ORDER_DAYS].to_numpy("float64"))
 
     started, rows, churn_sum, writer = time.perf_counter(), 0, 0.0, None
     progress = Progress("scored", "customers", total)
@@ -144,6 +149,7 @@ def score_rows(chunk: Chunk, predictions: pd.DataFrame, extra: dict[str, object]
     scores = chunk.inputs[["customer_id", "as_of"]].reset_index(drop=True)
     for column in OUTPUT_COLUMNS:
         scores[column] = predictions[column].to_numpy()
+    scores["expected_next_order_date"] = (scores["as_of"] + pd.to_timedelta(np.round(chunk.next_order_days), unit="D")).dt.date
     for column, value in extra.items():
         scores[column] = value
     if chunk.reasons is not None:

@@ -30,22 +30,30 @@ PLAIN_FEATURES = (
     "cart_to_purchase_rate", "top_category_share", "mean_rating", "negative_review_share",
     "last_review_rating", "mean_review_sentiment", "last_review_sentiment",
 )
-# Model-based features (ml/models/clv.py: BG/NBD and Gamma-Gamma fitted at each as-of date on that
-# date's rows); the rest are dbt's customer_features columns.
-LOG_CLV_FEATURES = ("bgnbd_expected_orders", "gg_expected_order_value")
-PLAIN_CLV_FEATURES = ("bgnbd_p_alive",)
+# Model-based features (ml/models/clv.py: BG/NBD, Pareto/NBD and Gamma-Gamma fitted at each as-of
+# date on that date's rows); the rest are dbt's customer_features columns.
+LOG_CLV_FEATURES = ("bgnbd_expected_orders", "gg_expected_order_value", "pnbd_expected_orders")
+PLAIN_CLV_FEATURES = ("bgnbd_p_alive", "pnbd_no_order_probability")
 NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES + LOG_CLV_FEATURES + PLAIN_CLV_FEATURES
 # What models saved before the clv features existed were trained on.
 NUMERIC_FEATURES_V1 = LOG_FEATURES + PLAIN_FEATURES
 TEXT_COLUMNS = ("top_category", "last_review_text")
 INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
 # customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
-# spend_prev_30d, both of which they see.
-NOT_MODEL_INPUTS = ("spend_trend_30d",)
+# spend_prev_30d, both of which they see; the median gap is the step of the naive next-order
+# date that expected_next_order_date is judged against (the models see the mean gap).
+NOT_MODEL_INPUTS = ("spend_trend_30d", "median_interpurchase_days")
+def monotone_constraints(names: Sequence[str], directions: dict[str, int], sign: int = 1) -> list[int]:
+    """LightGBM's monotone_constraints for numeric_matrix(frame, names): each feature's churn
+    direction (+1 risk rises with it, -1 falls; ml/data/feature_schema.churn_risk) times `sign`
+    (-1 for what falls as churn rises: orders, spend), none on the was-missing flags."""
+    return [sign * directions.get(name, 0) for name in names] + [0] * len(names)
+
+
 # The sentiments of a review, in the order of the model heads' logits.
 SENTIMENTS = ("negative", "neutral", "positive")
 # training_examples = the customer_features columns + these.
-LABEL_COLUMNS = ("horizon_days", "future_orders", "future_spend", "churned")
+LABEL_COLUMNS = ("horizon_days", "future_orders", "future_spend", "churned", "days_to_next_order")
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,7 @@ FAMILIES = {
     "transformer": Family("ml.models.predictor", "Predictor", _COMMON + _TEXT + _ONNX),
     "lightgbm": Family("ml.models.baselines", "GbmModel", _COMMON + ("lightgbm",)),
     "bg_nbd": Family("ml.models.baselines", "ClvModel", _COMMON),
+    "pareto_nbd": Family("ml.models.baselines", "ParetoModel", _COMMON),
     "blend": Family("ml.models.baselines", "BlendModel", _COMMON + ("lightgbm",)),
 }
 # The review sentiment classifier is a model of its own registered name, not a customer model.

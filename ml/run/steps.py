@@ -232,7 +232,11 @@ def train(as_of: date, settings: Settings, config: TrainConfig | None = None) ->
     results = train_candidates(training_examples(settings), config or train_config(settings), experiment)
     trained_on(settings).write_text(json.dumps({"fingerprint": learnt_from, "as_of": as_of.isoformat()}))
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
-    return [{**asdict(r), "metrics": {k: (None if registry.undefined(v) else v) for k, v in r.metrics.items()}}
+    def defined(metrics: dict[str, float]) -> dict[str, float | None]:
+        return {k: (None if registry.undefined(v) else v) for k, v in metrics.items()}
+
+    return [{**asdict(r), "metrics": defined(r.metrics),
+             "cutoff_metrics": {date: defined(metrics) for date, metrics in r.cutoff_metrics.items()}}
             for r in results]
 
 
@@ -255,7 +259,7 @@ def training_examples_changed(as_of: date, settings: Settings) -> bool:
       timedelta(minutes=30), retries=1)
 def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[dict]:
     """Registers every candidate; the gate promotes the best to champion when it beats the
-    champion, re-scored on the candidates' holdout."""
+    champion, re-scored on each of the candidates' holdout cutoffs."""
     import mlflow
 
     from ml.models.features import model_input
@@ -265,13 +269,16 @@ def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[di
     tracking.configure(settings)
     champion_metrics = None
     if registry.champion_version(settings.model_name) is not None:
-        holdout = training_examples(settings, candidates[0]["holdout_as_of"])
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{registry.CHAMPION}")
-        scores = champion.predict(model_input(holdout))
-        champion_metrics = {
-            **churn_metrics(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy()),
-            **order_metrics(holdout["future_orders"].to_numpy("float64"), scores["expected_orders"].to_numpy("float64")),
-        }
+        champion_metrics = {}
+        for cutoff in candidates[0]["cutoff_metrics"]:
+            holdout = training_examples(settings, cutoff)
+            scores = champion.predict(model_input(holdout))
+            champion_metrics[cutoff] = {
+                **churn_metrics(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy()),
+                **order_metrics(holdout["future_orders"].to_numpy("float64"),
+                                scores["expected_orders"].to_numpy("float64")),
+            }
     registrations = registry.register_candidates(candidates, settings.model_name, champion_metrics,
                                                  settings.promotion_margin)
     return [asdict(r) for r in registrations]

@@ -36,6 +36,11 @@ class TrainConfig:
     # "fp32" or "bf16" (autocast) for the training steps; None: whichever runs faster on this
     # machine, timed at the start (ml/training/finetune.py). Set it for runs that must repeat bit for bit.
     train_precision: str | None = None
+    # The gates judge each model on the last k cutoffs whose labels are complete (the customer
+    # models) or on k consecutive slices of the later reviews (the review classifier), and
+    # promote a challenger only when it wins by more than the spread between them
+    # (ml/training/registry.py `compare`).
+    gate_cutoffs: int = 3
 
     # The customer model.
     epochs: int = 2

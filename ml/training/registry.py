@@ -14,9 +14,11 @@ here; the review classifier's `judge`), a plain function of metrics.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mlflow
+import numpy as np
 from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,44 @@ SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman
 MAX_CALIBRATION_ERROR = 0.15
 
 
-# The gate's rule: the best candidate has the highest churn ROC-AUC on the holdout, except that
-# among candidates within AUC_TOLERANCE of it the one with the lowest expected-orders Poisson
-# deviance wins (they rank customers alike; it forecasts orders better). A candidate replaces
-# the champion, re-scored on the same holdout, when it is better by the same rule with its
-# ROC-AUC lowered by CLM_PROMOTION_MARGIN.
+# The gate judges every candidate on the last k cutoffs whose labels are complete (each scored by
+# a model that never saw it; ml/training/candidates.py), with the metrics' mean over them.
+# The best candidate has the highest mean churn ROC-AUC, except that among candidates within
+# AUC_TOLERANCE of it the one with the lowest mean expected-orders Poisson deviance wins (they
+# rank customers alike; it forecasts orders better). It replaces the champion, re-scored on the
+# same cutoffs, only when it wins by more than the cutoff-to-cutoff noise (`compare`): its
+# ROC-AUC, lowered by CLM_PROMOTION_MARGIN, higher by more than the noise; or, the two tied
+# within it, its deviance lower by more than that metric's noise.
 AUC_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A challenger's metric against the champion's on the same cutoffs (higher is better)."""
+
+    difference: float  # mean over the cutoffs of challenger - champion
+    noise: float  # the standard error of that mean, at least the metric's floor
+
+    @property
+    def wins(self) -> bool:
+        return self.difference > self.noise
+
+    @property
+    def loses(self) -> bool:
+        return self.difference < -self.noise
+
+    def __str__(self) -> str:
+        return f"{self.difference:+.4f} (noise {self.noise:.4f})"
+
+
+def compare(challenger: Sequence[float], champion: Sequence[float], floor: float = 0.0) -> Comparison:
+    """The mean paired difference and its noise: the standard error of the per-cutoff
+    differences, sd / sqrt(k), which two models tied in truth exceed about one time in six.
+    Paired, because cutoffs differ more from each other (a quiet month, a sale) than models
+    do on the same cutoff. With one cutoff there is no spread to measure: the floor is the noise."""
+    differences = np.asarray(challenger, dtype="float64") - np.asarray(champion, dtype="float64")
+    spread = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else 0.0
+    return Comparison(float(differences.mean()), max(spread, floor))
 
 
 @dataclass
@@ -48,41 +82,45 @@ class Registration:
     reason: str
 
 
-def register_candidates(candidates: list[dict], name: str, champion_on_holdout: dict[str, float] | None,
+def register_candidates(candidates: list[dict], name: str, champion_by_cutoff: dict[str, dict[str, float]] | None,
                         margin: float = 0.0) -> list[Registration]:
-    """Register every candidate (tagged with its family and holdout metrics, aliased by its
-    family), then give the champion alias to the best one if it beats the champion."""
+    """Register every candidate (tagged with its family, its mean holdout metrics and the cutoffs
+    they were measured on, aliased by its family), then give the champion alias to the best one
+    if it beats the champion re-scored on the same cutoffs (`champion_by_cutoff`)."""
     client = MlflowClient()
     versions = {}
     for candidate in candidates:
         version = mlflow.register_model(candidate["model_uri"], name).version
         tags = {f"holdout_{k}": "nan" if undefined(v) else f"{v:.6f}" for k, v in candidate["metrics"].items()}
-        tags.update(family=candidate["family"], holdout_as_of=candidate["holdout_as_of"], run_id=candidate["run_id"])
+        tags.update(family=candidate["family"], holdout_as_of=candidate["holdout_as_of"], run_id=candidate["run_id"],
+                    holdout_cutoffs=", ".join(sorted(candidate["cutoff_metrics"])))
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
         client.set_registered_model_alias(name, candidate["family"], version)
         versions[candidate["family"]] = str(version)
 
     problems = {c["family"]: sanity_problem(c["metrics"]) for c in candidates}
-    eligible = {c["family"]: c["metrics"] for c in candidates if problems[c["family"]] is None}
-    winner = best(eligible)
+    eligible = {c["family"]: c for c in candidates if problems[c["family"]] is None}
+    winner = best({family: c["metrics"] for family, c in eligible.items()})
     reasons = {family: f"not promoted: {problem}" for family, problem in problems.items() if problem}
     for family in eligible:
         if family != winner:
-            reasons[family] = f"not promoted: {winner} is better on the holdout ({describe(eligible[winner])})"
+            reasons[family] = (f"not promoted: {winner} is better over the holdout cutoffs "
+                               f"({describe(eligible[winner]['metrics'])})")
     registrations = [Registration(name, versions[f], f, f, reasons[f]) for f in versions if f != winner]
     if winner is not None:
-        registrations.append(gate(name, versions[winner], winner, eligible[winner], champion_on_holdout, margin))
+        registrations.append(gate(name, versions[winner], winner, eligible[winner]["cutoff_metrics"],
+                                  champion_by_cutoff, margin))
     for registration in registrations:
         client.set_model_version_tag(name, registration.version, "gate_reason", registration.reason)
         log.info("%s version %s (%s): %s", name, registration.version, registration.family, registration.reason)
     return registrations
 
 
-def gate(name: str, version: str, family: str, metrics: dict[str, float], champion: dict[str, float] | None,
-         margin: float) -> Registration:
+def gate(name: str, version: str, family: str, by_cutoff: dict[str, dict[str, float]],
+         champion: dict[str, dict[str, float]] | None, margin: float) -> Registration:
     """Promote the best candidate if `judge` says so; else alias it `challenger`."""
-    promoted, reason = judge(metrics, champion, margin)
+    promoted, reason = judge(by_cutoff, champion, margin)
     if promoted:
         promote(name, version, reason)
     else:
@@ -90,14 +128,36 @@ def gate(name: str, version: str, family: str, metrics: dict[str, float], champi
     return Registration(name, version, family, CHAMPION if promoted else CHALLENGER, reason)
 
 
-def judge(metrics: dict[str, float], champion: dict[str, float] | None, margin: float = 0.0) -> tuple[bool, str]:
-    """The customer models' rule for the best candidate: whether it replaces the champion (both
-    scored on the same holdout; see AUC_TOLERANCE), and why."""
+def judge(candidate: dict[str, dict[str, float]], champion: dict[str, dict[str, float]] | None,
+          margin: float = 0.0) -> tuple[bool, str]:
+    """The customer models' rule for the best candidate (see AUC_TOLERANCE): whether it replaces
+    the champion, both scored on the same cutoffs (metrics per cutoff date), and why."""
+    mine = describe(mean_metrics(candidate))
     if champion is None:
-        return True, f"best candidate ({describe(metrics)}); first champion"
-    if beats(metrics, champion, margin):
-        return True, f"best candidate ({describe(metrics)}) beats the champion ({describe(champion)})"
-    return False, f"best candidate ({describe(metrics)}) does not beat the champion ({describe(champion)})"
+        return True, f"best candidate ({mine}); first champion"
+    cutoffs = sorted(set(candidate) & set(champion))
+    if not cutoffs:
+        return True, f"best candidate ({mine}); the champion was not scored on its cutoffs"
+
+    def paired(key: str, sign: float, shift: float = 0.0, floor: float = 0.0) -> Comparison:
+        return compare([sign * candidate[c][key] - shift for c in cutoffs], [sign * champion[c][key] for c in cutoffs],
+                       floor)
+
+    auc = paired("roc_auc", 1.0, margin, AUC_TOLERANCE)
+    deviance = paired("orders_poisson_deviance", -1.0)
+    theirs = f"the champion ({describe(mean_metrics({c: champion[c] for c in cutoffs}))}) on {len(cutoffs)} cutoff(s)"
+    if auc.wins:
+        return True, f"best candidate ({mine}) beats {theirs}: ROC-AUC {auc}"
+    if not auc.loses and deviance.wins:
+        return True, f"best candidate ({mine}) ties {theirs} on ROC-AUC {auc} and forecasts orders better: deviance {deviance}"
+    return False, f"best candidate ({mine}) does not beat {theirs} by more than the noise: ROC-AUC {auc}, deviance {deviance}"
+
+
+def mean_metrics(by_cutoff: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the cutoffs (NaN where a cutoff leaves it undefined)."""
+    keys = set.intersection(*(set(metrics) for metrics in by_cutoff.values()))
+    return {key: float(np.mean([float("nan") if undefined(m[key]) else m[key] for m in by_cutoff.values()]))
+            for key in sorted(keys)}
 
 
 def best(candidates: dict[str, dict[str, float]]) -> str | None:
@@ -107,13 +167,6 @@ def best(candidates: dict[str, dict[str, float]]) -> str | None:
     top = max(m["roc_auc"] for m in candidates.values())
     contenders = {family: m for family, m in candidates.items() if m["roc_auc"] >= top - AUC_TOLERANCE}
     return min(contenders, key=lambda family: (contenders[family]["orders_poisson_deviance"], -contenders[family]["roc_auc"]))
-
-
-def beats(candidate: dict[str, float], champion: dict[str, float], margin: float = 0.0) -> bool:
-    auc = candidate["roc_auc"] - margin
-    if abs(auc - champion["roc_auc"]) <= AUC_TOLERANCE:
-        return candidate["orders_poisson_deviance"] < champion["orders_poisson_deviance"]
-    return auc > champion["roc_auc"]
 
 
 def describe(metrics: dict[str, float]) -> str:

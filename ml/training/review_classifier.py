@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 # With fewer earlier reviews than this, or one star class only, there is nothing to fine-tune
 # on: the lexicon stays in charge.
 MIN_REVIEWS = 100
-# A new classifier replaces the champion unless it is worse than this on the same later reviews.
+# A new classifier replaces the champion unless it is worse on the same later reviews by more
+# than their slice-to-slice noise, and at least this.
 F1_TOLERANCE = 0.01
 
 
@@ -105,17 +106,21 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
                            "train_reviews": len(earlier), "evaluation_reviews": len(later)})
         classifier, speed = fit(earlier, config, device)  # the loop logs its own metrics
         metrics = {**speed}
-        if len(later):
-            predicted = classifier.predict(later["review_text"].tolist())["sentiment_label"].to_numpy()
-            metrics["macro_f1"] = macro_f1(later["rating"].to_numpy("float64"), predicted)
-            mlflow.log_metric("macro_f1", metrics["macro_f1"])
+        slices = later_slices(later, config.gate_cutoffs)
+        new_f1s = [macro_f1(part["rating"].to_numpy("float64"),
+                            classifier.predict(part["review_text"].tolist())["sentiment_label"].to_numpy())
+                   for part in slices]
+        if new_f1s:
+            metrics["macro_f1"] = float(np.mean(new_f1s))
+            mlflow.log_metrics({"macro_f1": metrics["macro_f1"], "macro_f1_sd": float(np.std(new_f1s)),
+                                **{f"macro_f1_slice_{i + 1}": f1 for i, f1 in enumerate(new_f1s)}})
         with tempfile.TemporaryDirectory() as tmp:
             model_uri = log_pyfunc(ReviewSentimentPyfunc(), classifier.save(Path(tmp) / "model"), REVIEW_SIGNATURE,
                                    REVIEW_CLASSIFIER)
     version = str(mlflow.register_model(model_uri, name).version)
     client = MlflowClient()
     client.set_model_version_tag(name, version, "cutoff", str(cutoff.date()))
-    promoted, reason = gate(name, later, metrics.get("macro_f1"))
+    promoted, reason = gate(name, slices, new_f1s)
     if promoted:
         registry.promote(name, version, reason)
     client.set_model_version_tag(name, version, "gate_reason", reason)
@@ -123,29 +128,39 @@ def train(reviews: pd.DataFrame, cutoff: pd.Timestamp, config: TrainConfig, expe
             "cutoff": str(cutoff.date()), **metrics}
 
 
-def gate(name: str, later: pd.DataFrame, new_f1: float | None) -> tuple[bool, str]:
+def later_slices(later: pd.DataFrame, k: int) -> list[pd.DataFrame]:
+    """The later reviews in `k` consecutive slices of about equal size, oldest first: each is
+    a step further from what the classifier learnt, and their spread is the gate's noise."""
+    ordered = later.sort_values("reviewed_at", kind="stable").reset_index(drop=True)
+    return [ordered.iloc[rows] for rows in np.array_split(np.arange(len(ordered)), min(k, len(ordered))) if len(rows)]
+
+
+def gate(name: str, slices: list[pd.DataFrame], new_f1s: list[float]) -> tuple[bool, str]:
     """Whether the new version takes over, and why: the champion, if any, is scored on the same
-    later reviews and `judge` compares the two."""
+    slices of later reviews and `judge` compares the two."""
     current = registry.champion_version(name)
-    champion_f1 = None
-    if current is not None and new_f1 is not None:
+    champion_f1s = None
+    if current is not None and new_f1s:
         champion = mlflow.pyfunc.load_model(f"models:/{name}/{current}")
-        champion_f1 = macro_f1(later["rating"].to_numpy("float64"),
-                               champion.predict(later[["review_text"]])["sentiment_label"].to_numpy())
-    return judge(new_f1, champion_f1, has_champion=current is not None)
+        champion_f1s = [macro_f1(part["rating"].to_numpy("float64"),
+                                 champion.predict(part[["review_text"]])["sentiment_label"].to_numpy())
+                        for part in slices]
+    return judge(new_f1s or None, champion_f1s, has_champion=current is not None)
 
 
-def judge(new_f1: float | None, champion_f1: float | None, has_champion: bool) -> tuple[bool, str]:
+def judge(new_f1s: list[float] | None, champion_f1s: list[float] | None, has_champion: bool) -> tuple[bool, str]:
     """The review classifier's rule: a new version takes over unless the champion's macro-F1 on
-    the same later reviews is higher by more than F1_TOLERANCE. A first version takes over, and
-    so does one with no later reviews to judge on: the newest knows the most stars."""
+    the same slices of later reviews is higher by more than their noise (registry.compare, at
+    least F1_TOLERANCE). A first version takes over, and so does one with no later reviews to
+    judge on: the newest knows the most stars."""
     if not has_champion:
         return True, "first classifier"
-    if new_f1 is None or champion_f1 is None:
+    if not new_f1s or not champion_f1s:
         return True, "no later reviews to compare on; the newest classifier knows the most stars"
-    if new_f1 < champion_f1 - F1_TOLERANCE:
-        return False, f"macro-F1 {new_f1:.3f} on later reviews, below the champion's {champion_f1:.3f}"
-    return True, f"macro-F1 {new_f1:.3f} on later reviews, champion's {champion_f1:.3f}"
+    versus = registry.compare(new_f1s, champion_f1s, F1_TOLERANCE)
+    said = (f"macro-F1 {np.mean(new_f1s):.3f} on {len(new_f1s)} slice(s) of later reviews, "
+            f"champion's {np.mean(champion_f1s):.3f}: {versus}")
+    return (False, f"{said}, below it by more than the noise") if versus.loses else (True, said)
 
 
 def compare_with_lexicon(reviews: pd.DataFrame, name: str) -> dict:

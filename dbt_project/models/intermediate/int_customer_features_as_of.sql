@@ -24,6 +24,7 @@ select
     date_diff('day', orders.first_order_at, cast(spine.as_of as timestamp)) as days_since_first_order,
     orders.last_order_gap_days,
     orders.mean_interpurchase_days,
+    orders.median_interpurchase_days,
     orders.std_interpurchase_days,
     orders.avg_items_per_order,
     coalesce(orders.discount_share, 0) as discount_share,

@@ -1,7 +1,9 @@
 -- Order behaviour per customer as of each date, from orders strictly before that date.
 -- Orders are summed once per period between as-of dates (int_as_of_periods), then each date
 -- adds up the periods before it; the spread of inter-purchase times comes from the sums of the
--- gaps and of their squares. The 30-day trend windows read only the orders near each date.
+-- gaps and of their squares. A median does not add up period by period: the median gap joins
+-- each date to the gaps before it (orders with a previous order only, times the few dates).
+-- The 30-day trend windows read only the orders near each date.
 with orders as (
     select *, not is_cancelled as is_kept from {{ ref('int_orders_enriched') }}
 ),
@@ -59,6 +61,18 @@ cumulative as (
     group by spine.customer_id, spine.as_of
 ),
 
+gaps as (
+    select
+        orders.customer_id,
+        dates.as_of,
+        median(orders.days_since_previous_order) as median_interpurchase_days
+    from orders
+    inner join (select distinct as_of from {{ ref('int_as_of_dates') }}) as dates
+        on orders.ordered_at < dates.as_of
+    where orders.days_since_previous_order is not null
+    group by orders.customer_id, dates.as_of
+),
+
 recent as (
     select
         orders.customer_id,
@@ -77,11 +91,15 @@ recent as (
 
 select
     cumulative.*,
+    gaps.median_interpurchase_days,
     coalesce(recent.orders_last_30d, 0) as orders_last_30d,
     coalesce(recent.orders_prev_30d, 0) as orders_prev_30d,
     coalesce(recent.spend_last_30d, 0) as spend_last_30d,
     coalesce(recent.spend_prev_30d, 0) as spend_prev_30d
 from cumulative
+left join gaps
+    on gaps.customer_id = cumulative.customer_id
+    and gaps.as_of = cumulative.as_of
 left join recent
     on recent.customer_id = cumulative.customer_id
     and recent.as_of = cumulative.as_of

@@ -14,7 +14,8 @@ labels as (
         orders.customer_id,
         cutoffs.as_of,
         count(*) as future_orders,
-        sum(orders.amount) as future_spend
+        sum(orders.amount) as future_spend,
+        (epoch(min(orders.ordered_at)) - epoch(cast(cutoffs.as_of as timestamp))) / 86400.0 as days_to_next_order
     from {{ ref('int_orders_enriched') }} as orders
     inner join {{ ref('int_as_of_dates') }} as cutoffs
         on orders.ordered_at >= cast(cutoffs.as_of as timestamp)
@@ -28,6 +29,7 @@ select
     {{ horizon }} as horizon_days,
     coalesce(labels.future_orders, 0) as future_orders,
     coalesce(labels.future_spend, 0) as future_spend,
-    coalesce(labels.future_orders, 0) = 0 as churned
+    coalesce(labels.future_orders, 0) = 0 as churned,
+    labels.days_to_next_order
 from features
 left join labels on labels.customer_id = features.customer_id and labels.as_of = features.as_of
