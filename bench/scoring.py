@@ -46,6 +46,7 @@ from transformers import AutoTokenizer
 from ml.actions import scoring
 from ml.actions.reasons import Explainer
 from ml.data import warehouse
+from ml.data.feature_schema import churn_risk
 from ml.models import predictor
 from ml.models.baselines import BlendModel, ClvModel, GbmModel
 from ml.models.batching import collate, length_buckets
@@ -77,7 +78,7 @@ def save_models(settings, folder: Path) -> dict[str, Path]:
     """Every family saved as the registry would hand it to the score step; the folders."""
     examples = steps.training_examples(settings)
     train = examples[examples["as_of"] < examples["as_of"].max()]
-    gbm, clv = GbmModel.fit(train), ClvModel.fit(train)
+    gbm, clv = GbmModel.fit(train, directions=churn_risk()), ClvModel.fit(train)
     folders = {family: model.save(folder / family) for family, model in
                (("lightgbm", gbm), ("bg_nbd", clv), ("blend", BlendModel(gbm, clv)))}
     config = TrainConfig()

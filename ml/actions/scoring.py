@@ -149,7 +149,9 @@ def score_rows(chunk: Chunk, predictions: pd.DataFrame, extra: dict[str, object]
     scores = chunk.inputs[["customer_id", "as_of"]].reset_index(drop=True)
     for column in OUTPUT_COLUMNS:
         scores[column] = predictions[column].to_numpy()
-    scores["expected_next_order_date"] = (scores["as_of"] + pd.to_timedelta(np.round(chunk.next_order_days), unit="D")).dt.date
+    # A date in every chunk, even one of newcomers only (all null): the Parquet file keeps one schema.
+    scores["expected_next_order_date"] = (scores["as_of"] + pd.to_timedelta(np.round(chunk.next_order_days), unit="D")
+                                          ).astype("date32[pyarrow]")
     for column, value in extra.items():
         scores[column] = value
     if chunk.reasons is not None:

@@ -56,9 +56,12 @@ def summary(settings: Settings) -> str:
 
         tags = MlflowClient().get_model_version(settings.model_name, version).tags
         metrics = ", ".join(f"{k.removeprefix('holdout_')} {float(v):.3f}" for k, v in sorted(tags.items())
-                            if k.startswith("holdout_") and k != "holdout_as_of")
+                            if k.startswith("holdout_") and k not in ("holdout_as_of", "holdout_cutoffs")
+                            and not k.endswith("_sd"))
+        # Versions from before the gate judged on several cutoffs name only the one.
+        cutoffs = tags.get("holdout_cutoffs", tags.get("holdout_as_of"))
         lines.append(f"  champion: {settings.model_name} version {version}, {tags.get('family', 'transformer')} "
-                     f"(holdout as of {tags.get('holdout_as_of')}: {metrics})")
+                     f"(mean over the holdout cutoffs {cutoffs}: {metrics})")
         # Why it is champion: set by every promotion and rollback (older versions: the gate's reason).
         lines.append(f"  why: {tags.get(registry.CHAMPION_REASON) or tags.get('gate_reason', 'promoted by hand')}")
     lines.append("  " + sentiment_line(settings))

@@ -39,6 +39,7 @@ select
     scored.churn_probability,
     scored.expected_orders,
     scored.expected_spend,
+    scored.expected_next_order_date,
     scored.model_name,
     scored.model_version,
     scored.model_family
