@@ -73,15 +73,16 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
     "last_review_sentiment": lambda r: f"latest review reads {SENTIMENTS[score_sentiment(r.last_review_sentiment)]}",
     "mean_review_sentiment": lambda r: f"their reviews read {SENTIMENTS[score_sentiment(r.mean_review_sentiment)]} on the whole",
-    "bgnbd_p_alive": lambda r: f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer",
-    "bgnbd_expected_orders": lambda r: f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon",
+    "bgnbd_p_alive": lambda r: (f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer "
+                                f"({_n(r.bgnbd_expected_orders, 1)} orders expected in the horizon)"),
     "coupons_redeemed": lambda r: f"{_count(r.coupons_redeemed, 'coupon')} redeemed so far",
     "coupons_redeemed_last_30d": lambda r: f"{_count(r.coupons_redeemed_last_30d, 'coupon')} redeemed in the last 30 days",
 }
-# Features told in another's sentence (a count's last and previous 30 days read as one trend):
-# their attributions count for that one, so a customer never gets the same reason twice.
+# Features told in another's sentence (a count's last and previous 30 days read as one trend;
+# BG/NBD's expected orders and P(alive) as one rhythm): their attributions count for that one,
+# so a customer never gets the same reason twice.
 TOLD_WITH = {"orders_prev_30d": "orders_last_30d", "sessions_prev_30d": "sessions_last_30d",
-             "spend_prev_30d": "spend_last_30d"}
+             "spend_prev_30d": "spend_last_30d", "bgnbd_expected_orders": "bgnbd_p_alive"}
 # What a missing value means, where it means something; other missing values read "none".
 MISSING = {
     "recency_days": "has never ordered",
@@ -89,7 +90,6 @@ MISSING = {
     "mean_rating": "no review yet",
     "last_review_sentiment": "no review yet",
     "bgnbd_p_alive": "too few orders to know their rhythm",
-    "bgnbd_expected_orders": "too few orders to know their rhythm",
 }
 
 
