@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml.actions.reasons import SENTENCES, TOLD_WITH, Explainer, PathAttribution, sentence
 from ml.data.feature_schema import churn_risk
@@ -26,9 +27,15 @@ def shop(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
     return frame.assign(as_of=pd.Timestamp("2025-01-01"))
 
 
-def test_the_drivers_of_churn_are_the_reasons_in_plain_words():
+@pytest.fixture(scope="module")
+def fitted() -> tuple[pd.DataFrame, GbmModel]:
+    """The shop and LightGBM fitted on it as training fits it, once for the tests that read it."""
     train = shop()
-    model = GbmModel.fit(train, directions=churn_risk())
+    return train, GbmModel.fit(train, directions=churn_risk())
+
+
+def test_the_drivers_of_churn_are_the_reasons_in_plain_words(fitted):
+    train, model = fitted
     customers = pd.DataFrame([train.iloc[0]] * 3).reset_index(drop=True)
     customers.loc[0, ["recency_days", "mean_interpurchase_days", "last_review_rating"]] = [280.0, 30.0, 5.0]
     customers.loc[1, ["recency_days", "last_review_rating"]] = [10.0, 1.0]
@@ -41,9 +48,8 @@ def test_the_drivers_of_churn_are_the_reasons_in_plain_words():
     assert not any(str(r).startswith(("no order", "latest review")) for r in reasons.loc[2])
 
 
-def test_path_attributions_add_up_to_the_score():
-    train = shop()
-    model = GbmModel.fit(train, directions=churn_risk())
+def test_path_attributions_add_up_to_the_score(fitted):
+    train, model = fitted
     x = numeric_matrix(train.head(200), model.features)
     contributions = PathAttribution(model.churn).contributions(x)
     bias = model.churn.predict(x, raw_score=True) - contributions.sum(axis=1)
@@ -67,10 +73,10 @@ def test_missing_values_read_as_what_they_mean():
     assert sentence("sessions_last_30d", row) == "1 visit in the last 30 days (the 30 before: 3)"
 
 
-def test_a_reason_is_never_given_twice():
+def test_a_reason_is_never_given_twice(fitted):
     """The last and the previous 30 days of a count read as one sentence: one reason."""
-    train = shop()
-    reasons = Explainer(GbmModel.fit(train, directions=churn_risk())).reasons(train)
+    train, model = fitted
+    reasons = Explainer(model).reasons(train)
     given = reasons.apply(lambda row: [r for r in row if r is not None], axis=1)
     assert given.map(len).sum() > len(train)  # most customers get reasons
     assert not given.map(lambda r: len(r) != len(set(r))).any()

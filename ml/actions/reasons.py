@@ -73,8 +73,8 @@ SENTENCES: dict[str, Callable[..., str]] = {
     "negative_review_share": lambda r: f"{r.negative_review_share:.0%} of reviews negative",
     "last_review_sentiment": lambda r: f"latest review reads {SENTIMENTS[score_sentiment(r.last_review_sentiment)]}",
     "mean_review_sentiment": lambda r: f"their reviews read {SENTIMENTS[score_sentiment(r.mean_review_sentiment)]} on the whole",
-    "bgnbd_p_alive": lambda r: (f"their order rhythm says {r.bgnbd_p_alive:.0%} likely still a customer "
-                                f"({_n(r.bgnbd_expected_orders, 1)} orders expected in the horizon)"),
+    "bgnbd_p_alive": lambda r: (f"their order rhythm expects {_n(r.bgnbd_expected_orders, 1)} orders in the horizon "
+                                f"({r.bgnbd_p_alive:.0%} likely still a customer)"),
     "coupons_redeemed": lambda r: f"{_count(r.coupons_redeemed, 'coupon')} redeemed so far",
     "coupons_redeemed_last_30d": lambda r: f"{_count(r.coupons_redeemed_last_30d, 'coupon')} redeemed in the last 30 days",
 }
