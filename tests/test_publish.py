@@ -39,6 +39,7 @@ def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
     features = warehouse.read_table(settings.warehouse, "customer_features")
     scores = features[["customer_id", "as_of"]].assign(
         churn_probability=0.3, expected_orders=1.2, expected_spend=80.0, value_tier="medium",
+        expected_next_order_date=(pd.to_datetime(features["as_of"]) + pd.Timedelta(days=20)).dt.date,
         review_sentiment=None, horizon_days=90, model_name="clm-customer-model", model_version=2, model_family="lightgbm",
         scored_at=pd.Timestamp("2025-10-01 06:00"), churn_reason_1="no order in 90 days", churn_reason_2=None,
         churn_reason_3=None, **extra_columns)

@@ -71,7 +71,7 @@ def test_the_review_gate_keeps_the_champion_only_when_its_macro_f1_is_higher_by_
     assert review_classifier.judge([0.85, 0.85], [0.80, 0.80], has_champion=True) == (
         True, "macro-F1 0.850 on 2 slice(s) of later reviews, champion's 0.800: +0.0500 (noise 0.0100)")
     kept = review_classifier.judge([0.80, 0.80, 0.80], [0.82, 0.82, 0.82], has_champion=True)
-    assert kept == (False, "macro-F1 0.800 on 3 slice(s) of later reviews, champion's 0.820: -0.0200 (noise 0.0100), "
-                           "below it by more than the noise")
+    assert kept == (False, "macro-F1 0.800 on 3 slice(s) of later reviews, champion's 0.820: -0.0200 (noise 0.0100): "
+                           "below the champion's by more than the noise")
     # Worse by 0.02 on the mean, but the slices disagree: within the noise, the newest takes over.
     assert review_classifier.judge([0.70, 0.86, 0.84], [0.82, 0.82, 0.82], has_champion=True)[0]

@@ -160,7 +160,7 @@ def judge(new_f1s: list[float] | None, champion_f1s: list[float] | None, has_cha
     versus = registry.compare(new_f1s, champion_f1s, F1_TOLERANCE)
     said = (f"macro-F1 {np.mean(new_f1s):.3f} on {len(new_f1s)} slice(s) of later reviews, "
             f"champion's {np.mean(champion_f1s):.3f}: {versus}")
-    return (False, f"{said}, below it by more than the noise") if versus.loses else (True, said)
+    return (False, f"{said}: below the champion's by more than the noise") if versus.loses else (True, said)
 
 
 def compare_with_lexicon(reviews: pd.DataFrame, name: str) -> dict:
