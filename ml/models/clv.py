@@ -57,6 +57,20 @@ def fit_sample(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return summary.sample(FIT_SAMPLE, random_state=seed) if len(summary) > FIT_SAMPLE else summary
 
 
+def fit_purchase_model(cls, summary: pd.DataFrame, start_rates: tuple[float, ...]):
+    """A purchase model (BetaGeo, ParetoNbd: four positive parameters and a `log_likelihood` of
+    x, t_x, T) fitted on a seeded sample of `summary`. `start_rates` are the parameters to start
+    from, in units of mean(T) where a parameter is a time scale (NaN marks those)."""
+    x, t_x, T = purchase_history(fit_sample(summary))
+    scale = max(float(T.mean()), 1.0)
+
+    def negative_log_likelihood(params: np.ndarray) -> float:
+        return -float(np.sum(cls(*params).log_likelihood(x, t_x, T)))
+
+    start = np.array([scale if np.isnan(rate) else rate for rate in start_rates])
+    return cls(*maximise(negative_log_likelihood, start))
+
+
 def purchase_history(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x (repeat purchases), t_x (recency) and T of each customer of a summary frame."""
     x, t_x, T = (summary[c].to_numpy("float64") for c in ("frequency", "recency", "T"))
@@ -148,12 +162,7 @@ class BetaGeo:
 
     @classmethod
     def fit(cls, summary: pd.DataFrame) -> BetaGeo:
-        x, t_x, T = purchase_history(fit_sample(summary))
-
-        def negative_log_likelihood(params: np.ndarray) -> float:
-            return -float(np.sum(cls(*params).log_likelihood(x, t_x, T)))
-
-        return cls(*maximise(negative_log_likelihood, np.array([1.0, max(float(T.mean()), 1.0), 1.0, 1.0])))
+        return fit_purchase_model(cls, summary, (1.0, np.nan, 1.0, 1.0))
 
     def log_likelihood(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
@@ -231,14 +240,8 @@ class ParetoNbd:
 
     @classmethod
     def fit(cls, summary: pd.DataFrame) -> ParetoNbd:
-        x, t_x, T = purchase_history(fit_sample(summary))
-
-        def negative_log_likelihood(params: np.ndarray) -> float:
-            return -float(np.sum(cls(*params).log_likelihood(x, t_x, T)))
-
         # Start with mean purchase and dropout rates (r / alpha, s / beta) both 1 / mean(T).
-        scale = max(float(T.mean()), 1.0)
-        return cls(*maximise(negative_log_likelihood, np.array([1.0, scale, 1.0, scale])))
+        return fit_purchase_model(cls, summary, (1.0, np.nan, 1.0, np.nan))
 
     def _log_alive_and_gone(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two parts of the likelihood, less their common factor Gamma(r+x) alpha^r beta^s / Gamma(r):

@@ -242,16 +242,16 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
                        "holdout_examples": len(split.holdout), "holdout_as_of": split.holdout_as_of})
     fitted = fit(split, config, device)
     variants, batch_size = predictor.ModelVariants(fitted.model, device), config.batch_size * 2
-    holdout = split.holdout
-    precision = judge_precisions(fitted, variants, holdout, batch_size).precision
+    holdouts = {day(cutoff): split.at(cutoff) for cutoff in split.cutoffs}
+    precision = judge_precisions(fitted, variants, holdouts[split.holdout_as_of], batch_size).precision
     calibrate(fitted, fitted.raw(variants, precision, split.validation, batch_size, "calibrated on validation"),
               split.validation)
-    raws = {day(c): fitted.raw(variants, precision, split.at(c), batch_size, f"evaluated on {day(c)}")
-            for c in split.cutoffs}
+    raws = {date: fitted.raw(variants, precision, rows, batch_size, f"evaluated on {date}")
+            for date, rows in holdouts.items()}
     metrics, by_cutoff = evaluate.log_backtest(
-        {day(c): (predictor.scores_of(fitted.prep, raws[day(c)], predictor.has_review(split.at(c))), split.at(c))
-         for c in split.cutoffs}, truth_cuts)
-    calibrate(fitted, raws[split.holdout_as_of], holdout)
+        {date: (predictor.scores_of(fitted.prep, raws[date], predictor.has_review(rows)), rows)
+         for date, rows in holdouts.items()}, truth_cuts)
+    calibrate(fitted, raws[split.holdout_as_of], holdouts[split.holdout_as_of])
     mlflow.log_param("live_calibration_as_of", split.holdout_as_of)
     mlflow.log_metrics({"live_orders_factor": fitted.prep.orders_factor, "live_spend_factor": fitted.prep.spend_factor})
     with tempfile.TemporaryDirectory() as tmp:
