@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check pip==26.3
-	$(BIN)/pip install -qq --disable-pip-version-check --no-compile -e '.[test]'
+	$(BIN)/pip install -qq --disable-pip-version-check --no-compile -e '.[test,spark]'
 	$(BIN)/python -c 'import compileall, re; compileall.compile_dir("$(VENV)/lib", quiet=2, workers=0, rx=re.compile(r"/tests?/"))'
 	touch $@
 

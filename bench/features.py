@@ -166,7 +166,7 @@ def warm_parse_cache(env: dict[str, str]) -> None:
 
 def profile_settings() -> list[str]:
     """dbt's DuckDB settings (profiles.yml) as SET statements, so both sides run the same engine."""
-    profile = yaml.safe_load(PROFILE.read_text())["clm"]["outputs"]["local"]
+    profile = yaml.safe_load(PROFILE.read_text())["clm"]["outputs"]["duckdb"]
     return [f"set {key} = '{value}'" for key, value in profile["settings"].items()]
 
 

@@ -8,12 +8,15 @@ elsewhere (`CLM_WAREHOUSE`, `MLFLOW_TRACKING_URI`).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(os.environ.get("CLM_PROJECT_DIR", Path(__file__).resolve().parent.parent))
 DEFAULT_MODEL_NAME = "clm-customer-model"
 DEFAULT_SENTIMENT_MODEL_NAME = "clm-review-sentiment"
+# The SQL engines the dbt project runs on (its profiles.yml targets); DuckDB is the default.
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,18 @@ class Settings:
     promotion_margin: float
     # Customers read, scored and written per chunk: scoring's memory is bounded by it.
     score_chunk_rows: int = 20_000
+    # Where dbt builds: "duckdb" (the file `warehouse`) or "spark" (the Spark catalog; local
+    # mode keeps its warehouse and metastore under home/spark, CLM_SPARK_MASTER names a cluster).
+    engine: str = "duckdb"
 
     @property
     def dbt_project_dir(self) -> Path:
         return PROJECT_DIR / "dbt_project"
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark local mode's warehouse (Parquet tables) and Derby metastore."""
+        return self.home / "spark"
 
     @property
     def expectations_dir(self) -> Path:
@@ -78,6 +89,12 @@ class Settings:
             "CLM_MAX_CHURN_SHIFT": str(self.max_churn_shift),
             "CLM_PROMOTION_MARGIN": str(self.promotion_margin),
             "CLM_SCORE_CHUNK_ROWS": str(self.score_chunk_rows),
+            "CLM_ENGINE": self.engine,
+            "CLM_SPARK_WAREHOUSE": str(self.spark_dir / "warehouse"),
+            "CLM_SPARK_METASTORE": str(self.spark_dir / "metastore_db"),
+            # Spark's Python workers (spark_udf) run this interpreter; local mode's driver listens on loopback.
+            "PYSPARK_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1",
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -112,4 +129,12 @@ def load() -> Settings:
         promotion_margin=float(os.environ.get("CLM_PROMOTION_MARGIN", "0.0")),
         train_config=Path(os.environ["CLM_TRAIN_CONFIG"]) if os.environ.get("CLM_TRAIN_CONFIG") else None,
         score_chunk_rows=int(os.environ.get("CLM_SCORE_CHUNK_ROWS", "20000")),
+        engine=engine(os.environ.get("CLM_ENGINE", "duckdb")),
     )
+
+
+def engine(name: str) -> str:
+    """The engine named, checked: a typo must not fall back to DuckDB unnoticed."""
+    if name not in ENGINES:
+        raise ValueError(f"CLM_ENGINE={name!r} is not an engine clm runs on; use one of: {', '.join(ENGINES)}.")
+    return name

@@ -70,12 +70,10 @@ def test_extra_columns_are_dropped_and_missing_optional_ones_land_empty(tmp_path
     assert columns == ["order_id", "customer_id", "ordered_at", "amount", "status"]
 
 
-@pytest.mark.slow
-def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_shop):
-    """One shop with a row for each rule; the dbt build sets each aside and keeps the rest."""
-    monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
-    settings = settings_module.load()
-    orders = pd.read_parquet(tiny_shop / "orders.parquet")
+def with_bad_orders(shop_dir, folder) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """An export of the shop in `folder` whose orders.csv has a bad row for each rule of the
+    orders table: the shop's orders and {rule: the row's change to a good order}."""
+    orders = pd.read_parquet(shop_dir / "orders.parquet")
     orders["order_id"] = orders["order_id"].astype(str)
     orders["ordered_at"] = orders["ordered_at"].astype(str)
     orders["amount"] = orders["amount"].astype(str)
@@ -92,10 +90,18 @@ def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_
         "negative_amount": {"order_id": "b7", "amount": "-5"},
     }
     rows = pd.DataFrame([{**good.to_dict(), **change} for change in bad.values()])
-    shop = tmp_path / "shop"
-    export(shop, **{f"{p.stem}_parquet": pd.read_parquet(p) for p in tiny_shop.glob("*.parquet") if p.stem != "orders"})
-    pd.concat([orders, rows]).to_csv(shop / "orders.csv", index=False)
-    ingest_folder(shop, settings.raw_dir, PII_KEY)
+    export(folder, **{f"{p.stem}_parquet": pd.read_parquet(p) for p in shop_dir.glob("*.parquet") if p.stem != "orders"})
+    pd.concat([orders, rows]).to_csv(folder / "orders.csv", index=False)
+    return orders, bad
+
+
+@pytest.mark.slow
+def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_shop):
+    """One shop with a row for each rule; the dbt build sets each aside and keeps the rest."""
+    monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
+    settings = settings_module.load()
+    orders, bad = with_bad_orders(tiny_shop, tmp_path / "shop")
+    ingest_folder(tmp_path / "shop", settings.raw_dir, PII_KEY)
 
     as_of = day_after_last_order(settings.raw_dir)
     assert as_of == pd.Timestamp(orders["ordered_at"].max()).date() + pd.Timedelta(days=1).to_pytimedelta()

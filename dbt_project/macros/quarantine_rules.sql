@@ -9,7 +9,7 @@
     {%- if required %}
     when {{ column }} is null then 'missing_{{ column }}'
     {%- endif %}
-    when {{ column }} > {{ utc_now() }} then 'future_{{ column }}'
+    when {{ column }} > {{ clm.utc_now() }} then 'future_{{ column }}'
     when {{ column }} < timestamp '{{ var("earliest_timestamp") }}' then '{{ column }}_before_1990'
 {%- endmacro %}
 
@@ -19,19 +19,16 @@
     when {{ column }} > {{ var('max_plausible_number') }} then 'implausible_{{ column }}'
 {%- endmacro %}
 
-{% macro orphan_rule(column, parent_relation, parent_column) -%}
-    {#- Only when the parent table was exported at all: an orders-only shop has no orphans.
-        The row's own column is qualified: every base model selects `from typed`. -#}
-    when typed.{{ column }} is not null
-        and exists (select 1 from {{ parent_relation }})
-        and not exists (
-            select 1 from {{ parent_relation }} as parent where parent.{{ parent_column }} = typed.{{ column }}
-        )
-        then 'orphan_{{ column }}'
+{#- An orphan: a row whose parent key is not in the parent table. The base model joins
+    parent_keys(column, ...) onto its typed rows first; orphan_rule(column) is the rule. -#}
+{% macro parent_keys(column, parent_relation, parent_column) -%}
+    left join (select distinct {{ parent_column }} as parent_key from {{ parent_relation }}) as {{ column }}_parent
+        on {{ column }}_parent.parent_key = typed.{{ column }}
+    {#- Only when the parent table was exported at all: an orders-only shop has no orphans. #}
+    cross join (select count(*) > 0 as exported from {{ parent_relation }}) as {{ column }}_parents
 {%- endmacro %}
 
-{% macro utc_now() -%}
-    {#- Naive UTC, like the raw timestamps. Compared with current_timestamp (WITH TIME ZONE)
-        every row would be converted through the time zone first: ten times slower on events. -#}
-    (current_timestamp at time zone 'UTC')
+{% macro orphan_rule(column) -%}
+    when typed.{{ column }} is not null and {{ column }}_parents.exported and {{ column }}_parent.parent_key is null
+        then 'orphan_{{ column }}'
 {%- endmacro %}

@@ -23,15 +23,15 @@ first_order as (
 
 newest_cutoff as (
     select
-        cast(date_trunc('month', scoring_date.as_of - to_days({{ var('horizon_days') }})) as date) as as_of
+        cast({{ dbt.date_trunc('month', dbt.dateadd('day', -var('horizon_days'), 'scoring_date.as_of')) }} as date) as as_of
     from scoring_date
 ),
 
 training_cutoffs as (
-    select
-        cast(newest_cutoff.as_of - to_months(cast(i as integer)) as date) as as_of,
-        i
-    from newest_cutoff, range(0, {{ var('training_cutoffs') or var('max_training_cutoffs') }}) as cutoffs(i)
+    {%- for i in range(var('training_cutoffs') or var('max_training_cutoffs')) %}
+    select cast({{ dbt.dateadd('month', -i, 'newest_cutoff.as_of') }} as date) as as_of, {{ i }} as i from newest_cutoff
+    {{- ' union all' if not loop.last }}
+    {%- endfor %}
 )
 
 select

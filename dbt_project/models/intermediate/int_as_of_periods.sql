@@ -6,6 +6,6 @@
 select
     as_of,
     lag(as_of, 1, date '0001-01-01') over (order by as_of) as period_start,
-    cast(as_of - interval 30 day as date) as last_30d_start,
-    cast(as_of - interval 60 day as date) as prev_30d_start
+    cast({{ dbt.dateadd('day', -30, 'as_of') }} as date) as last_30d_start,
+    cast({{ dbt.dateadd('day', -60, 'as_of') }} as date) as prev_30d_start
 from (select distinct as_of from {{ ref('int_as_of_dates') }})

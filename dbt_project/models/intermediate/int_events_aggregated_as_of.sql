@@ -14,7 +14,7 @@ daily as (
 
 per_period as (
     select
-        cast(daily.customer_id as varchar) as customer_id,
+        cast(daily.customer_id as string) as customer_id,
         periods.as_of as period_end,
         count(*) as sessions,
         sum(daily.product_views) as product_views,
@@ -44,7 +44,7 @@ cumulative as (
 
 recent as (
     select
-        cast(daily.customer_id as varchar) as customer_id,
+        cast(daily.customer_id as string) as customer_id,
         periods.as_of,
         count(*) filter (where daily.event_date >= periods.last_30d_start) as sessions_last_30d,
         count(*) filter (where daily.event_date < periods.last_30d_start) as sessions_prev_30d

@@ -1,6 +1,7 @@
+{#- On Spark a table, rebuilt each run: a partition per day of events is thousands of small files. -#}
 {{
     config(
-        materialized='incremental',
+        materialized='table' if target.type == 'spark' else 'incremental',
         incremental_strategy='delete+insert',
         unique_key='event_date',
     )
@@ -23,7 +24,7 @@ select
 from {{ ref('stg_shop__events') }}
 {% if is_incremental() %}
 where occurred_at >= (
-    select coalesce(max(event_date), date '1900-01-01') - to_days({{ var('events_lookback_days') }})
+    select {{ dbt.dateadd('day', -var('events_lookback_days'), "coalesce(max(event_date), date '1900-01-01')") }}
     from {{ this }}
 )
 {% endif %}

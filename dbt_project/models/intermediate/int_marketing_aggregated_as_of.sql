@@ -10,10 +10,10 @@ select
     spine.customer_id,
     spine.as_of,
     count(*) filter (where touches.kind = 'campaign') as campaigns_received,
-    count(*) filter (where touches.kind = 'campaign' and touches.touched_at >= spine.as_of - interval 30 day)
+    count(*) filter (where touches.kind = 'campaign' and touches.touched_at >= {{ dbt.dateadd('day', -30, 'spine.as_of') }})
         as campaigns_received_last_30d,
     count(*) filter (where touches.kind = 'coupon') as coupons_redeemed,
-    count(*) filter (where touches.kind = 'coupon' and touches.touched_at >= spine.as_of - interval 30 day)
+    count(*) filter (where touches.kind = 'coupon' and touches.touched_at >= {{ dbt.dateadd('day', -30, 'spine.as_of') }})
         as coupons_redeemed_last_30d
 from {{ ref('int_customers_spined') }} as spine
 inner join touches

@@ -25,7 +25,7 @@ select
     customer_id,
     as_of,
     -- Most units first; a tie goes to the category first in alphabetical order.
-    arg_min(category, struct_pack(negative_units := -units, category := category)) as top_category,
+    min_by(category, {{ clm.tuple_of('-units', 'category') }}) as top_category,
     max(units) / sum(units) as top_category_share
 from per_category
 group by customer_id, as_of

@@ -19,7 +19,7 @@ per_period as (
         sum(orders.amount) filter (where orders.is_kept) as kept_amount,
         min(orders.ordered_at) filter (where orders.is_kept) as first_order_at,
         max(orders.ordered_at) filter (where orders.is_kept) as last_order_at,
-        arg_max(orders.days_since_previous_order, orders.ordered_at) filter (where orders.is_kept)
+        max_by(orders.days_since_previous_order, orders.ordered_at) filter (where orders.is_kept)
             as last_order_gap_days,
         count(orders.days_since_previous_order) as gaps,
         sum(orders.days_since_previous_order) as gap_sum,
@@ -43,10 +43,10 @@ cumulative as (
         coalesce(sum(per_period.kept_amount), 0) as monetary,
         min(per_period.first_order_at) as first_order_at,
         max(per_period.last_order_at) as last_order_at,
-        arg_max(per_period.last_order_gap_days, per_period.last_order_at) as last_order_gap_days,
+        max_by(per_period.last_order_gap_days, per_period.last_order_at) as last_order_gap_days,
         sum(per_period.gap_sum) / nullif(sum(per_period.gaps), 0) as mean_interpurchase_days,
         case when sum(per_period.gaps) > 1 then sqrt(greatest(
-            (sum(per_period.gap_square_sum) - sum(per_period.gap_sum) ^ 2 / sum(per_period.gaps))
+            (sum(per_period.gap_square_sum) - power(sum(per_period.gap_sum), 2) / sum(per_period.gaps))
                 / (sum(per_period.gaps) - 1),
             0
         )) end as std_interpurchase_days,

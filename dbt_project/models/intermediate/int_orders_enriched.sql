@@ -33,8 +33,7 @@ select
     *,
     -- Gaps between kept orders: cancelled ones form their own partition and get none.
     case when not is_cancelled then
-        date_diff('second', lag(ordered_at) over (
-            partition by customer_id, is_cancelled order by ordered_at, order_id
-        ), ordered_at) / 86400.0
+        {{ clm.fractional_days('lag(ordered_at) over (partition by customer_id, is_cancelled order by ordered_at, order_id)',
+                               'ordered_at') }}
     end as days_since_previous_order
 from joined

@@ -14,13 +14,12 @@ with reviews as (
 tokens as (
     select
         review_id,
-        unnest(words) as word,
-        generate_subscripts(words, 1) as position
+        {{ clm.unnest_with_position('words', 'word', 'position') }}
     from (
-        select review_id, regexp_extract_all(lower(review_text), '[a-z'']+') as words
+        select review_id, {{ clm.regexp_matches('lower(review_text)', "'[a-z'']+'") }} as words
         from reviews
         where review_text is not null
-    )
+    ) as texts
 ),
 
 polarities as (
@@ -44,8 +43,8 @@ classified as (
     select review_text, sentiment_label, sentiment_score, model_version
     from {{ source('clm_ml', 'review_sentiment_staged') }}
     {%- else -%}
-    select null::varchar as review_text, null::varchar as sentiment_label, null::double as sentiment_score,
-           null::integer as model_version
+    select cast(null as string) as review_text, cast(null as string) as sentiment_label,
+           cast(null as double) as sentiment_score, cast(null as integer) as model_version
     where false
     {%- endif %}
 ),

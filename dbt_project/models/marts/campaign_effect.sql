@@ -17,9 +17,10 @@ actions as (
     select actions.customer_id, actions.as_of, actions.campaign, actions.treated
     from {{ history }} as actions, scoring_date
     where (actions.treated or actions.in_holdout)
-        and actions.as_of + to_days({{ horizon }}) <= scoring_date.as_of
+        and {{ dbt.dateadd('day', horizon, 'actions.as_of') }} <= scoring_date.as_of
     {%- else -%}
-    select null::varchar as customer_id, null::date as as_of, null::varchar as campaign, null::boolean as treated
+    select cast(null as string) as customer_id, cast(null as date) as as_of, cast(null as string) as campaign,
+           cast(null as boolean) as treated
     where false
     {%- endif %}
 ),
@@ -34,10 +35,10 @@ outcomes as (
         coalesce(sum(orders.amount), 0) as spend
     from actions
     left join {{ ref('int_orders_enriched') }} as orders
-        on cast(orders.customer_id as varchar) = actions.customer_id
+        on cast(orders.customer_id as string) = actions.customer_id
         and not orders.is_cancelled
         and orders.ordered_at >= cast(actions.as_of as timestamp)
-        and orders.ordered_at < cast(actions.as_of as timestamp) + to_days({{ horizon }})
+        and orders.ordered_at < {{ dbt.dateadd('day', horizon, 'cast(actions.as_of as timestamp)') }}
     group by actions.customer_id, actions.as_of, actions.campaign, actions.treated
 ),
 

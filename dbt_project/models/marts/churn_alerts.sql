@@ -28,7 +28,7 @@ latest as (
 previous as (
     select
         scores.customer_id,
-        arg_max(scores.churn_probability, scores.as_of) as previous_churn_probability,
+        max_by(scores.churn_probability, scores.as_of) as previous_churn_probability,
         max(scores.as_of) as previous_as_of
     from scores inner join scoring_date on scores.as_of < scoring_date.as_of
     group by scores.customer_id

@@ -8,7 +8,7 @@ with scoring_date as (
 
 lines as (
     select
-        cast(orders.customer_id as varchar) as customer_id,
+        cast(orders.customer_id as string) as customer_id,
         items.product_id,
         orders.ordered_at,
         scoring_date.as_of
@@ -24,7 +24,7 @@ select
     as_of,
     count(*) as purchases,
     count(*) filter (
-        where ordered_at >= cast(as_of as timestamp) - to_days({{ horizon }})
+        where ordered_at >= {{ dbt.dateadd('day', -horizon, 'cast(as_of as timestamp)') }}
     ) as purchases_last_horizon,
     min(ordered_at) as first_purchased_at,
     max(ordered_at) as last_purchased_at

@@ -12,9 +12,9 @@ scored as (
 buyers as (
     select
         customer_id,
-        least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc)))::integer as r_score,
-        least(5, 1 + floor(5 * percent_rank() over (order by frequency)))::integer as f_score,
-        least(5, 1 + floor(5 * percent_rank() over (order by monetary)))::integer as m_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc))) as integer) as r_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by frequency))) as integer) as f_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by monetary))) as integer) as m_score,
         percent_rank() over (order by monetary) as monetary_rank
     from features
     where frequency > 0

@@ -40,7 +40,7 @@ chosen as (
     select
         *,
         action <> 'no action'
-            and ('0x' || left(md5(customer_id || '|' || action), 8))::ubigint % 10000
+            and {{ clm.hash_bucket("customer_id || '|' || action", 10000) }}
                 < {{ var('campaign_holdout_share') }} * 10000 as in_holdout
     from matched
     where precedence = 1

@@ -3,7 +3,7 @@
 -- the cutoff, labels everything from it, so date-only order logs (CDNOW) lose no order.
 {% set horizon = var('horizon_days') %}
 with features as (
-    select * exclude (purpose)
+    select {{ star_except(ref('int_customer_features_as_of'), ['purpose']) }}
     from {{ ref('int_customer_features_as_of') }}
     where purpose = 'training'
 ),
@@ -15,11 +15,11 @@ labels as (
         cutoffs.as_of,
         count(*) as future_orders,
         sum(orders.amount) as future_spend,
-        (epoch(min(orders.ordered_at)) - epoch(cast(cutoffs.as_of as timestamp))) / 86400.0 as days_to_next_order
+        {{ clm.fractional_days('cast(cutoffs.as_of as timestamp)', 'min(orders.ordered_at)') }} as days_to_next_order
     from {{ ref('int_orders_enriched') }} as orders
     inner join {{ ref('int_as_of_dates') }} as cutoffs
         on orders.ordered_at >= cast(cutoffs.as_of as timestamp)
-        and orders.ordered_at < cast(cutoffs.as_of as timestamp) + to_days({{ horizon }})
+        and orders.ordered_at < {{ dbt.dateadd('day', horizon, 'cast(cutoffs.as_of as timestamp)') }}
     where cutoffs.purpose = 'training' and not orders.is_cancelled
     group by orders.customer_id, cutoffs.as_of
 )

@@ -1,4 +1,4 @@
 -- Raw reviews rows that broke a contract rule, with the rule. They never reach the features.
-select * exclude (broken_rule, key_occurrence), broken_rule as rule
+select {{ star_except(ref('base_shop__reviews'), ['broken_rule', 'key_occurrence']) }}, broken_rule as rule
 from {{ ref('base_shop__reviews') }}
 where broken_rule is not null

@@ -3,7 +3,7 @@
 -- A table: the default line ids are a window function, and several models and tests read the
 -- lines.
 select
-    coalesce(order_item_id, order_id || '-' || cast(row_number() over (partition by order_id order by product_id) as varchar))
+    coalesce(order_item_id, order_id || '-' || cast(row_number() over (partition by order_id order by product_id) as string))
         as order_item_id,
     order_id,
     product_id,

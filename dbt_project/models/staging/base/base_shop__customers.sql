@@ -5,23 +5,23 @@ with source as (
 
 typed as (
     select
-        cast(customer_id as varchar) as customer_id,
+        cast(customer_id as string) as customer_id,
         -- Landed as a keyed hash (ml/data/pii.py): named for what it holds.
-        cast(email as varchar) as email_hash,
-        cast(country as varchar) as country,
-        cast(age_band as varchar) as age_band,
-        cast(income_band as varchar) as income_band,
-        cast(household_type as varchar) as household_type,
+        cast(email as string) as email_hash,
+        cast(country as string) as country,
+        cast(age_band as string) as age_band,
+        cast(income_band as string) as income_band,
+        cast(household_type as string) as household_type,
         try_cast(signed_up_at as timestamp) as signed_up_at,
         signed_up_at as signed_up_at_raw,
         row_number() over (
-            partition by cast(customer_id as varchar) order by try_cast(signed_up_at as timestamp) nulls last
+            partition by cast(customer_id as string) order by try_cast(signed_up_at as timestamp) nulls last
         ) as key_occurrence
     from source
 )
 
 select
-    *,
+    typed.*,
     case
         when customer_id is null then 'missing_customer_id'
         when key_occurrence > 1 then 'duplicate_customer_id'

@@ -14,19 +14,20 @@ typed as (
         event_id,
         session_id,
         customer_id,
-        lower(trim(cast(event_type as varchar))) as event_type,
-        cast(product_id as varchar) as product_id,
+        lower(trim(cast(event_type as string))) as event_type,
+        cast(product_id as string) as product_id,
         try_cast(occurred_at as timestamp) as occurred_at,
         occurred_at as occurred_at_raw
     from source
 )
 
 select
-    *,
+    typed.*,
     case
         when customer_id is null then 'missing_customer_id'
         when event_type is null then 'missing_event_type'
         {{ timestamp_rules('occurred_at') }}
-        {{ orphan_rule('product_id', ref('stg_shop__products'), 'product_id') }}
+        {{ orphan_rule('product_id') }}
     end as broken_rule
 from typed
+{{ parent_keys('product_id', ref('stg_shop__products'), 'product_id') }}

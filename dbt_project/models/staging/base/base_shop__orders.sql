@@ -5,21 +5,21 @@ with source as (
 
 typed as (
     select
-        cast(order_id as varchar) as order_id,
-        cast(customer_id as varchar) as customer_id,
+        cast(order_id as string) as order_id,
+        cast(customer_id as string) as customer_id,
         try_cast(ordered_at as timestamp) as ordered_at,
         try_cast(amount as double) as amount,
-        coalesce(lower(trim(cast(status as varchar))), 'completed') as status,
+        coalesce(lower(trim(cast(status as string))), 'completed') as status,
         ordered_at as ordered_at_raw,
         amount as amount_raw,
         row_number() over (
-            partition by cast(order_id as varchar) order by try_cast(ordered_at as timestamp)
+            partition by cast(order_id as string) order by try_cast(ordered_at as timestamp)
         ) as key_occurrence
     from source
 )
 
 select
-    *,
+    typed.*,
     case
         when order_id is null then 'missing_order_id'
         when customer_id is null then 'missing_customer_id'
@@ -27,6 +27,7 @@ select
         {{ timestamp_rules('ordered_at') }}
         when amount is null and amount_raw is null then 'missing_amount'
         {{ number_rules('amount') }}
-        {{ orphan_rule('customer_id', ref('base_shop__customers'), 'customer_id') }}
+        {{ orphan_rule('customer_id') }}
     end as broken_rule
 from typed
+{{ parent_keys('customer_id', ref('base_shop__customers'), 'customer_id') }}
