@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test check ui bench browser clean
+.PHONY: demo test test-spark check ui bench browser clean
 
 # A fresh clone's install, fast (docs/decisions/0015-install-with-current-pip-compiled-on-every-core.md):
 # a current pip instead of the one a venv starts with, and the bytecode compiled afterwards on
@@ -32,14 +32,18 @@ demo: $(VENV)/.installed
 	CLM_TRAIN_CONFIG=$(CURDIR)/.clm/demo_train.json $(CLM) run
 
 test: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not spark"
+
+# The spark engine against DuckDB on the same shop (Spark local mode; Java 17 on PATH).
+test-spark: $(VENV)/.installed
+	$(BIN)/pytest -m spark
 
 # Fast feedback (under a minute): lint, then the tests that need no warehouse build, no
 # Airflow run and no training.
 check: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -m "not e2e and not slow"
+	$(BIN)/pytest -q -m "not e2e and not slow and not spark"
 
 # The DAGs start unpaused: the scheduler runs the latest day and week at once. After `make demo`
 # its training keeps the demo's short budgets.
@@ -51,6 +55,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/dbt_tasks.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/recommendations.py
+	$(BIN)/python bench/engines.py
 
 # tests/test_ui.py opens the UIs in Debian's chromium (skipped without it, and failed in CI,
 # where CI=true). A fresh Debian machine has no package lists yet, so apt-get update runs first,

@@ -19,7 +19,7 @@ from ml.data.synthetic_shop import generate_shop, write_shop
 from tests.conftest import PII_KEY, TINY
 from tests.test_gauntlet import with_bad_orders
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 # Each table of the feature build, by the columns that name a row.
 TABLES = {
