@@ -1,21 +1,28 @@
 """One dbt project, two engines: a 300-customer synthetic shop, with a bad order for each rule
 of the orders table, built by dbt on DuckDB and on Spark (local mode) for the same date gives
-the same rows and values in every table of the feature build, quarantine included."""
+the same rows and values in every table of the feature build, quarantine included; and one
+champion scores Spark's customer_features through spark_udf as the pandas path scores them."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import date
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml import settings as settings_module
+from ml.actions import scoring, spark_scoring
+from ml.actions.reasons import Explainer
 from ml.data import dbt_runner, warehouse
 from ml.data.ingest import day_after_last_order, ingest_folder
 from ml.data.spark import session
 from ml.data.synthetic_shop import generate_shop, write_shop
+from ml.models.baselines import GbmModel
+from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features, with_clv_features
+from ml.training import tracking
 from tests.conftest import PII_KEY, TINY
 from tests.test_gauntlet import with_bad_orders
 
@@ -45,19 +52,20 @@ LOOSER = {"std_interpurchase_days": 1e-6}
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory):
-    """{engine: {table: frame}} of one raw landing built on each engine."""
+    """{engine: {table: frame}} of one raw landing built on each engine, and "settings": each
+    engine's settings."""
     work = tmp_path_factory.mktemp("engines")
     write_shop(generate_shop(dataclasses.replace(TINY, customers=300)), work / "clean")
     with_bad_orders(work / "clean", work / "shop")
     ingest_folder(work / "shop", work / "raw", PII_KEY)
     as_of = date.fromisoformat(str(day_after_last_order(work / "raw")))
-    built = {}
+    built = {"settings": {}}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLM_RAW_DIR", str(work / "raw"))
         for engine in settings_module.ENGINES:
             patch.setenv("CLM_HOME", str(work / engine))
             patch.setenv("CLM_ENGINE", engine)
-            settings = settings_module.load()
+            settings = built["settings"][engine] = settings_module.load()
             dbt_runner.build(dbt_runner.FEATURE_SELECTOR, as_of, settings)
             if engine == "spark":
                 with session(settings) as spark:
@@ -102,3 +110,38 @@ def test_spark_quarantines_every_bad_order_with_its_rule(both_engines):
     assert rules == {rule: 1 for rule in ["unparseable_amount", "missing_order_id", "duplicate_order_id",
                                           "implausible_amount", "ordered_at_before_1990", "future_ordered_at",
                                           "unparseable_ordered_at", "orphan_customer_id", "negative_amount"]}
+
+
+def test_the_champion_scores_the_same_through_spark_udf_as_through_the_pandas_path(both_engines, tmp_path):
+    """A LightGBM champion logged to MLflow scores Spark's customer_features inside Spark
+    (spark_udf, reasons per partition) and, on the same rows, through the pandas path's chunks."""
+    settings = both_engines["settings"]["spark"]
+    gbm = GbmModel.fit(with_clv_features(both_engines["duckdb"]["training_examples"], settings.horizon_days))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run():
+        uri = tracking.log_customer_model(gbm.save(tmp_path / "gbm"), GbmModel.family)
+    extra = {"model_name": "clm-customer-model", "model_version": 1, "model_family": GbmModel.family}
+
+    with session(settings) as spark:
+        features = spark.table(f"{warehouse.BUILD}.customer_features")
+        inside = spark_scoring.score(spark, features, uri, Explainer(gbm), settings.horizon_days, extra).toPandas()
+        rows = features.toPandas()
+    clv = pd.concat([rows[["customer_id", "as_of"]], clv_features(rows[list(scoring.CLV_INPUTS)], settings.horizon_days)],
+                    axis=1)[["customer_id", "as_of", *CLV_FEATURES, NEXT_ORDER_DAYS]]
+    chunks = (rows.drop(columns=[c for c in CLV_FEATURES if c in rows]).merge(clv, on=["customer_id", "as_of"])
+              .iloc[start:start + 100] for start in range(0, len(rows), 100))
+    out = tmp_path / "scores.parquet"
+    scoring.score_to_parquet(chunks, gbm, Explainer(gbm), out, extra)
+    pandas_path = pd.read_parquet(out)
+
+    inside = inside.sort_values("customer_id").reset_index(drop=True)
+    pandas_path = pandas_path.sort_values("customer_id").reset_index(drop=True)
+    assert list(inside.columns) == list(pandas_path.columns)
+    assert inside["customer_id"].tolist() == pandas_path["customer_id"].tolist() and len(inside) == 300
+    for column in ("churn_probability", "expected_orders", "expected_spend"):
+        assert np.allclose(inside[column], pandas_path[column], rtol=1e-6, atol=1e-9), column
+    for column in ("value_tier", "churn_reason_1", "churn_reason_2", "churn_reason_3", "model_family"):
+        assert inside[column].fillna("").tolist() == pandas_path[column].fillna("").tolist(), column
+    assert inside["churn_reason_1"].notna().mean() > 0.5
+    assert (pd.to_datetime(inside["expected_next_order_date"]).fillna(pd.Timestamp(0)).tolist()
+            == pd.to_datetime(pandas_path["expected_next_order_date"]).fillna(pd.Timestamp(0)).tolist())

@@ -41,3 +41,11 @@ def test_reports_reach_the_running_steps_record_at_most_every_few_seconds(tmp_pa
 @pytest.mark.parametrize("seconds, text", [(59.9, "59.9 s"), (61, "1 min 01 s")])
 def test_durations_read_as_a_person_would_say_them(seconds, text):
     assert duration(seconds) == text
+
+
+def test_dbt_progress_counts_nodes_not_the_projects_hooks():
+    from ml.data.dbt_runner import NODE_DONE
+
+    assert NODE_DONE.search("23:02:49  1 of 1 OK hook: clm.on-run-start.0 ....... [OK in 3.71s]") is None
+    assert NODE_DONE.search("23:02:50  12 of 155 OK created sql table model build.x .. [OK in 0.2s]").groups() == ("12", "155")
+    assert NODE_DONE.search("23:02:51  13 of 155 FAIL 2 not_null_x ..... [FAIL 2 in 0.1s]").groups() == ("13", "155")

@@ -38,8 +38,8 @@ class DbtError(RuntimeError):
 
 
 # A node's last line in dbt's output: "12 of 155 OK created sql table model ..." (or PASS,
-# ERROR, FAIL, WARN, SKIP).
-NODE_DONE = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|ERROR|FAIL|WARN|SKIP)\b")
+# ERROR, FAIL, WARN, SKIP); not the project's hooks, counted apart ("1 of 1 OK hook: ...").
+NODE_DONE = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|ERROR|FAIL|WARN|SKIP)\b(?! hook:)")
 
 
 def run_dbt(args: list[str], as_of: date, settings: Settings) -> subprocess.CompletedProcess:
