@@ -106,7 +106,7 @@ def end_to_end(family: str, folders: dict[str, Path], db: Path, chunk_rows: int,
     started = time.perf_counter()
     scoring.score_to_parquet(scoring.read_chunks(db, "build.customer_features", chunk_rows, 90), model, explainer,
                              out, {"model_family": family, "scored_at": warehouse.utc_now()}, total)
-    warehouse.stage_scores(db, out)
+    warehouse.DuckDBWarehouse(db, db.with_name("analytics.duckdb")).stage_scores(out)
     seconds = time.perf_counter() - started
     choice = getattr(model, "choice", None)
     queue.put((total / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,

@@ -1,7 +1,9 @@
 """One dbt project, two engines: a 300-customer synthetic shop, with a bad order for each rule
 of the orders table, built by dbt on DuckDB and on Spark (local mode) for the same date gives
-the same rows and values in every table of the feature build, quarantine included; and one
-champion scores Spark's customer_features through spark_udf as the pandas path scores them."""
+the same rows and values in every table of the feature build, quarantine included; one
+champion scores Spark's customer_features through spark_udf as the pandas path scores them; and
+the daily steps after the feature build (score, recommend, the marts, publish) on each engine
+with that champion publish the same tables, which `clm sql --engine spark` reads."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from ml.data.spark import session
 from ml.data.synthetic_shop import generate_shop, write_shop
 from ml.models.baselines import GbmModel
 from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features, with_clv_features
-from ml.training import tracking
-from tests.conftest import PII_KEY, TINY
+from ml.run import steps
+from ml.training import registry, tracking
+from tests.conftest import PII_KEY, TINY, clm
 from tests.test_gauntlet import with_bad_orders
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -71,7 +74,8 @@ def both_engines(tmp_path_factory):
                 with session(settings) as spark:
                     built[engine] = {t: spark.table(f"{warehouse.BUILD}.{t}").toPandas() for t in TABLES}
             else:
-                built[engine] = {t: warehouse.read_table(settings.warehouse, t) for t in TABLES}
+                with warehouse.opened(settings) as wh:
+                    built[engine] = {t: wh.read_table(t) for t in TABLES}
     return built
 
 
@@ -145,3 +149,59 @@ def test_the_champion_scores_the_same_through_spark_udf_as_through_the_pandas_pa
     assert inside["churn_reason_1"].notna().mean() > 0.5
     assert (pd.to_datetime(inside["expected_next_order_date"]).fillna(pd.Timestamp(0)).tolist()
             == pd.to_datetime(pandas_path["expected_next_order_date"]).fillna(pd.Timestamp(0)).tolist())
+
+
+# What the publish writes differs by engine only in when it was scored.
+RUN_COLUMNS = {"scored_at"}
+PUBLISHED_KEYS = {"customer_scores": ["customer_id", "as_of"], "customer_segments": ["customer_id"],
+                  "churn_alerts": ["alert_rank"], "next_best_action": ["customer_id"],
+                  "recommendations": ["customer_id", "rank"], "rfm_segments": ["r_score", "f_score"],
+                  "retention_rules": ["risk_band", "value_tier", "rfm_segment"]}
+
+
+def test_the_daily_steps_publish_the_same_tables_on_both_engines(both_engines, tmp_path):
+    """One LightGBM champion in one MLflow registry; each engine scores, recommends, builds the
+    marts and publishes its own feature build of the same shop."""
+    settings = both_engines["settings"]
+    as_of = both_engines["duckdb"]["customer_features"]["as_of"].iloc[0].date()
+    gbm = GbmModel.fit(with_clv_features(both_engines["duckdb"]["training_examples"], 90))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        published = {}
+        for engine in settings_module.ENGINES:
+            patch.setenv("CLM_HOME", str(settings[engine].home))
+            patch.setenv("CLM_RAW_DIR", str(settings[engine].raw_dir))
+            patch.setenv("CLM_ENGINE", engine)
+            engine_settings = settings_module.load()
+            if engine == "duckdb":
+                tracking.configure(engine_settings)
+                with mlflow.start_run():
+                    uri = tracking.log_customer_model(gbm.save(tmp_path / "gbm"), GbmModel.family)
+                version = mlflow.register_model(uri, engine_settings.model_name).version
+                client = mlflow.MlflowClient()
+                client.set_model_version_tag(engine_settings.model_name, version, "family", GbmModel.family)
+                client.set_registered_model_alias(engine_settings.model_name, GbmModel.family, version)
+                registry.promote(engine_settings.model_name, str(version), "the test's champion")
+            for step in (steps.score, steps.recommend, steps.build_marts, steps.publish):
+                step(as_of, engine_settings)
+            with warehouse.opened(engine_settings) as wh:
+                published[engine] = {table: comparable(pd.DataFrame(rows, columns=columns), keys)
+                                     for table, keys in PUBLISHED_KEYS.items()
+                                     for columns, rows in [wh.query(f"select * from {table}")]}
+    for table in PUBLISHED_KEYS:
+        duck, spark = published["duckdb"][table], published["spark"][table]
+        assert len(duck) == len(spark) > 0, table
+        assert set(duck.columns) == set(spark.columns), f"{table}: {set(duck.columns) ^ set(spark.columns)}"
+        for column in sorted(set(duck.columns) - RUN_COLUMNS):
+            ours, theirs = duck[column], spark[column]
+            if pd.api.types.is_numeric_dtype(ours) and not pd.api.types.is_bool_dtype(ours):
+                close = np.isclose(ours.astype("float64"), theirs.astype("float64"), rtol=1e-6, atol=1e-9, equal_nan=True)
+            else:
+                close = (ours.astype(str) == theirs.astype(str)).to_numpy() | (ours.isna() & theirs.isna()).to_numpy()
+            assert close.all(), f"{table}.{column}: {list(zip(ours[~close][:3], theirs[~close][:3], strict=True))}"
+
+    # An analyst's query on Spark, as a person types it.
+    shown = clm(settings["spark"].home, "sql", "--engine", "spark", "--csv",
+                "select count(*) as customers from customer_scores",
+                env={"CLM_RAW_DIR": str(settings["spark"].raw_dir)})
+    assert shown.stdout.splitlines() == ["customers", str(len(published["spark"]["customer_scores"]))]

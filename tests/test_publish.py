@@ -36,23 +36,25 @@ def home(tmp_path, monkeypatch, tiny_shop):
 
 def stage(settings, as_of: date, **extra_columns) -> pd.DataFrame:
     """What the score and recommend steps write for the marts build."""
-    features = warehouse.read_table(settings.warehouse, "customer_features")
+    wh = warehouse.DuckDBWarehouse(settings.warehouse, settings.analytics_db)
+    features = wh.read_table("customer_features")
     scores = features[["customer_id", "as_of"]].assign(
         churn_probability=0.3, expected_orders=1.2, expected_spend=80.0, value_tier="medium",
         expected_next_order_date=(pd.to_datetime(features["as_of"]) + pd.Timedelta(days=20)).dt.date,
         review_sentiment=None, horizon_days=90, model_name="clm-customer-model", model_version=2, model_family="lightgbm",
         scored_at=pd.Timestamp("2025-10-01 06:00"), churn_reason_1="no order in 90 days", churn_reason_2=None,
         churn_reason_3=None, **extra_columns)
-    warehouse.stage_scores(settings.warehouse, scores)
-    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    wh.stage_scores(scores)
+    purchases = wh.read_table("customer_products")
     recommendations = Recommender.fit(purchases).recommend(features["customer_id"]).assign(as_of=as_of)
-    warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, recommendations)
+    wh.write_table(warehouse.RECOMMENDATIONS_STAGED, recommendations)
     return scores
 
 
 def run_marts_and_publish(settings) -> dict[str, int]:
     dbt_runner.build(dbt_runner.MARTS_SELECTOR, AS_OF, settings)
-    return warehouse.publish(settings.warehouse, settings.analytics_db, AS_OF, dbt_runner.published_models(settings))
+    with warehouse.opened(settings) as wh:
+        return wh.publish(AS_OF, dbt_runner.published_models(settings))
 
 
 def analytics(settings, sql: str) -> pd.DataFrame:
@@ -100,5 +102,6 @@ def test_an_unscored_date_is_not_published(home):
     stage(home, AS_OF)
     dbt_runner.build(dbt_runner.MARTS_SELECTOR, AS_OF, home)
     with pytest.raises(ValueError, match="no rows for the run's date 2025-10-02; nothing was published"):
-        warehouse.publish(home.warehouse, home.analytics_db, date(2025, 10, 2), dbt_runner.published_models(home))
+        warehouse.DuckDBWarehouse(home.warehouse, home.analytics_db).publish(date(2025, 10, 2),
+                                                                             dbt_runner.published_models(home))
     assert not home.analytics_db.exists()

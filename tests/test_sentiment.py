@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -33,10 +32,7 @@ def registry(tmp_path):
 
 @pytest.fixture()
 def build_schema(tmp_path):
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    con.execute("create schema build")
-    yield con
-    con.close()
+    return warehouse.DuckDBWarehouse(tmp_path / "warehouse.duckdb", tmp_path / "analytics.duckdb")
 
 
 @pytest.mark.slow
@@ -51,7 +47,7 @@ def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out
     assert first == {"model_version": "1", "scored": reviews["review_text"].nunique(),
                      "texts": reviews["review_text"].nunique()}
     assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["scored"] == 0
-    staged = build_schema.execute(f"select * from {review_sentiment.STAGED}").df()
+    staged = build_schema.read_table(review_sentiment.STAGED.split(".")[1])
     probabilities = staged[["negative", "neutral", "positive"]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert staged["sentiment_score"].between(-1, 1).all()
@@ -86,7 +82,6 @@ def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_
     reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(review_classifier.MIN_REVIEWS - 1)
     skipped = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
     assert not skipped["trained"] and "lexicon" in skipped["reason"]
-    build_schema.execute(f"create table {review_sentiment.STAGED} ({review_sentiment.STAGED_COLUMNS})")
-    build_schema.execute(f"insert into {review_sentiment.STAGED} (review_text, model_version) values ('stale', 7)")
+    build_schema.write_table(review_sentiment.STAGED, pd.DataFrame({"review_text": ["stale"], "model_version": [7]}))
     assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] is None
-    assert build_schema.execute(f"select count(*) from {review_sentiment.STAGED}").fetchone()[0] == 0
+    assert not build_schema.has_table(review_sentiment.STAGED)

@@ -14,13 +14,15 @@ The same rows as the pandas path (ml/actions/scoring.py), computed where the dat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ml.actions.reasons import TOP_REASONS, Explainer
-from ml.actions.scoring import CLV_INPUTS
+from ml.actions.scoring import CLV_INPUTS, Scored
+from ml.data.warehouse import BUILD, SCORES_STAGED
 from ml.models.baselines import OUTPUT_COLUMNS
 from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features
 from ml.models.features import INPUT_COLUMNS, NUMERIC_FEATURES, model_input
@@ -84,3 +86,26 @@ def score(spark: SparkSession, features: DataFrame, model_uri: str, explainer: E
     if explainer is not None:
         scored = scored.join(reasons_of(joined, explainer), "customer_id", "left")
     return scored
+
+
+def stage(spark: SparkSession, model_uri: str, explainer: Explainer | None, horizon_days: int,
+          extra: dict[str, object]) -> Scored:
+    """Score build.customer_features into build.scores_staged, in one write: a step that dies
+    half way leaves the last attempt's table, which the run's own date never reads."""
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    features = spark.table(f"{BUILD}.customer_features")
+    score(spark, features, model_uri, explainer, horizon_days, extra).write.mode("overwrite").format(
+        "parquet").saveAsTable(SCORES_STAGED)
+    staged = spark.table(SCORES_STAGED)
+    rows, mean = staged.agg(F.count("*"), F.avg("churn_probability")).first()
+    if rows == 0:
+        raise ValueError("customer_features has no rows to score; the feature build wrote nothing for this date.")
+    numbers = [F.col(c) for c in ("churn_probability", "expected_orders", "expected_spend")]
+    unfit = staged.where(F.greatest(*[F.isnan(c) | c.isNull() | (F.abs(c) == float("inf")) for c in numbers])
+                         | ~F.col("churn_probability").between(0, 1)).count()
+    if unfit:
+        raise ValueError("The champion produced scores that are not finite or probabilities outside [0, 1]; "
+                         "nothing was published. Roll back with `clm rollback`.")
+    return Scored(rows, time.perf_counter() - started, float(mean))

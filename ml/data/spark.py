@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+import pandas as pd
+import pyarrow as pa
 import yaml
 
+from ml.data.warehouse import BUILD, SCORES, QueryError, Warehouse
 from ml.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+
+# Analysts read views in this schema; each run's tables live in a schema of their own
+# (analytics_<run>) until two later runs have published.
+ANALYTICS = "analytics"
 
 ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*'(\w+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}""")
 
@@ -51,6 +60,8 @@ def session(settings: Settings) -> Iterator[SparkSession]:
     """A Spark session on the warehouse for the length of a step; stopped on the way out."""
     from pyspark.sql import SparkSession
 
+    # pyspark 4.3 warns on pandas 3 at every conversion; tests/test_engines.py checks them.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     for name in ("PYSPARK_PYTHON", "SPARK_LOCAL_IP"):
         os.environ.setdefault(name, settings.env()[name])
     builder = SparkSession.builder.enableHiveSupport()
@@ -62,3 +73,127 @@ def session(settings: Settings) -> Iterator[SparkSession]:
         yield spark
     finally:
         spark.stop()
+        stop_java()
+
+
+def stop_java() -> None:
+    """End the JVM pyspark started for this process. Derby stays booted in it after the session
+    stops, holding the metastore from the next step's process (dbt's included); the next
+    session starts a JVM of its own."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    if (process := getattr(gateway, "proc", None)) is not None:
+        process.terminate()
+        process.wait()
+    SparkContext._gateway = SparkContext._jvm = None
+
+
+def to_pandas(frame: DataFrame) -> pd.DataFrame:
+    """A Spark frame as pandas in the types DuckDB gives: dates and timestamps as naive
+    datetime64[us] (timestamps are UTC in the session), numbers and text as they are."""
+    table = frame.toArrow()
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_date(field.type) or pa.types.is_timestamp(field.type):
+            column = column.cast(pa.timestamp("us"))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names).to_pandas()
+
+
+def literal(value: object) -> object:
+    """A query parameter as Spark binds it: dates and timestamps as ISO text it casts back."""
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else (
+        value.isoformat() if isinstance(value, date) else value)
+
+
+class SparkWarehouse(Warehouse):
+    """The Spark catalog: dbt's tables in `build`, this run's staged tables beside them, and
+    what analysts read in `analytics`."""
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+
+    def read_frame(self, query: str, params: list | None = None) -> pd.DataFrame:
+        args = [literal(p) for p in params] if params else None
+        return to_pandas(self.spark.sql(query, args=args))
+
+    def has_table(self, table: str) -> bool:
+        return self.spark.catalog.tableExists(table)
+
+    def drop_table(self, table: str) -> None:
+        self.spark.sql(f"drop table if exists {table}")
+
+    def write_table(self, table: str, frame: pd.DataFrame) -> int:
+        self.spark.sql(f"create schema if not exists {table.split('.')[0]}")
+        self.spark.createDataFrame(frame).write.mode("overwrite").format("parquet").saveAsTable(table)
+        return self.spark.table(table).count()
+
+    def write_frame(self, table: str, frame: DataFrame) -> int:
+        """Replace `table` with a Spark frame's rows (computed once, where they lie)."""
+        frame.write.mode("overwrite").format("parquet").saveAsTable(table)
+        return self.spark.table(table).count()
+
+    def fingerprint(self, table: str) -> str:
+        """Floating-point values are hashed to 6 decimal places, as on DuckDB."""
+        columns = self.spark.table(f"{BUILD}.{table}").dtypes
+        values = ", ".join(f"round(`{name}`, 6)" if kind in {"double", "float"} else f"`{name}`"
+                           for name, kind in columns)
+        rows, digest = self.spark.sql(f"select count(*), coalesce(sum(cast(xxhash64({values}) as decimal(38, 0))), 0) "
+                                      f"from {BUILD}.{table}").first()
+        return f"{rows}:{digest}"
+
+    def publish(self, as_of: date, tables: list[str]) -> dict[str, int]:
+        """Copy the run's published tables into a schema of its own, analytics_<run>, then point
+        the views of `analytics` at them. Until the views move nothing analysts read changed; a
+        view always shows one run's whole table. The run before stays for `clm restore`; older
+        ones are dropped."""
+        scored = self.check_scored(as_of)
+        run = f"{ANALYTICS}_{datetime.now().strftime('%Y%m%d%H%M%S%f')}"
+        self.spark.sql(f"create schema {run}")
+        counts = {}
+        for table in tables:
+            self.spark.sql(f"create table {run}.{table} using parquet as select * from {BUILD}.{table}")
+            counts[table] = self.spark.table(f"{run}.{table}").count()
+        self.point_views(run, tables)
+        for old in self.runs()[:-2]:
+            self.spark.sql(f"drop schema {old} cascade")
+        return {**counts, f"{SCORES} as of {as_of}": scored}
+
+    def point_views(self, run: str, tables: list[str]) -> None:
+        self.spark.sql(f"create schema if not exists {ANALYTICS}")
+        for table in tables:
+            self.spark.sql(f"create or replace view {ANALYTICS}.{table} as select * from {run}.{table}")
+
+    def restore(self) -> str:
+        runs = self.runs()
+        if len(runs) < 2:
+            raise FileNotFoundError(f"There is no previous run in the Spark catalog to restore ({ANALYTICS}_<run> schemas: "
+                                    f"{', '.join(runs) or 'none'}): it exists once two runs have published.")
+        tables = [t.name for t in self.spark.catalog.listTables(runs[-2])]
+        self.point_views(runs[-2], tables)
+        self.spark.sql(f"drop schema {runs[-1]} cascade")
+        return f"the Spark schema {ANALYTICS} ({runs[-2]})"
+
+    def runs(self) -> list[str]:
+        """The published runs' schemas, oldest first."""
+        names = [row[0] for row in self.spark.sql("show schemas").collect()]
+        return sorted(n for n in names if re.fullmatch(rf"{ANALYTICS}_\d+", n))
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        from pyspark.errors import PySparkException
+
+        self.spark.catalog.setCurrentDatabase(ANALYTICS)
+        try:
+            frame = self.spark.sql(sql)
+            rows = [tuple(row) for row in frame.collect()]
+        except PySparkException as error:
+            first = str(error).strip().splitlines()[0]
+            if "TABLE_OR_VIEW_NOT_FOUND" in first:
+                names = ", ".join(sorted(t.name for t in self.spark.catalog.listTables(ANALYTICS)))
+                raise QueryError(f"{first} Tables you can query: {names}.") from None
+            raise QueryError(first) from None
+        return frame.columns, rows

@@ -27,17 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    settings = settings_module.load()
-    os.environ.update(settings.env())
+    if getattr(args, "engine", None):
+        os.environ["CLM_ENGINE"] = args.engine
     import duckdb
 
     from ml.data.warehouse import plain
 
     try:
+        settings = settings_module.load()
+        os.environ.update(settings.env())
         return args.handler(args, settings) or 0
     except (ValueError, FileNotFoundError, RuntimeError, duckdb.Error) as error:
         print(f"clm: {plain(error) if isinstance(error, duckdb.Error) else error}", file=sys.stderr)
         return 1
+
+
+def _engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=settings_module.ENGINES,
+                   help="where the warehouse is: duckdb (the default) or spark (default: CLM_ENGINE)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,29 +74,35 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the daily DAG through Airflow for one scoring date (training first when "
                                    "there is no champion yet)")
     p.add_argument("--as-of", type=_date, help="scoring date, YYYY-MM-DD (default: the day after the last valid order)")
+    _engine(p)
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("train", help="run the training DAG through Airflow: train every candidate, promote the best")
     p.add_argument("--as-of", type=_date, help="training date, YYYY-MM-DD (default: the day after the last valid order)")
+    _engine(p)
     p.set_defaults(handler=_train)
 
     p = sub.add_parser("backfill", help="run the daily DAG for each date from --from to --to, in date order: the "
                                         "same tables as one `clm run --as-of` per date")
     p.add_argument("--from", dest="start", type=_date, required=True, help="first scoring date, YYYY-MM-DD")
     p.add_argument("--to", dest="end", type=_date, required=True, help="last scoring date, YYYY-MM-DD (included)")
+    _engine(p)
     p.set_defaults(handler=_backfill)
 
     p = sub.add_parser("evaluate", help="measure a model on the warehouse's last build")
     evaluate = p.add_subparsers(title="what", metavar="WHAT")
     q = evaluate.add_parser("recommendations", help="recall@10 and NDCG@10 on the last H days, against popularity")
+    _engine(q)
     q.set_defaults(handler=_evaluate_recommendations)
 
     p = sub.add_parser("summary", help="rows per table, holdout metrics and the champion model")
+    _engine(p)
     p.set_defaults(handler=_summary)
 
     p = sub.add_parser("sql", help="run a read-only SQL query on the analysts' database")
     p.add_argument("query")
     p.add_argument("--csv", action="store_true", help="print CSV with a header instead of a table")
+    _engine(p)
     p.set_defaults(handler=_sql)
 
     p = sub.add_parser("docs", help="build the dbt data dictionary and print where it and the GX Data Docs are")
@@ -106,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_rollback)
 
     p = sub.add_parser("restore", help="put back the analysts' database of the run before the last")
+    _engine(p)
     p.set_defaults(handler=_restore)
 
     p = sub.add_parser("info", help="where the data, the databases, the stores and the logs live")
@@ -201,7 +215,8 @@ def _evaluate_recommendations(args, settings) -> int:
     from ml.data import warehouse
     from ml.training import tracking
 
-    purchases = warehouse.read_table(settings.warehouse, "customer_products")
+    with warehouse.opened(settings) as wh:
+        purchases = wh.read_table("customer_products")
     results = recommendations.evaluate(purchases)
     as_of = str(purchases["as_of"].max().date()) if len(purchases) else "unknown"
     run_id = recommendations.log_evaluation(results, as_of, tracking.configure(settings))
@@ -222,9 +237,10 @@ def _summary(args, settings) -> int:
 def _sql(args, settings) -> int:
     import csv
 
-    from ml.data.warehouse import query
+    from ml.data import warehouse
 
-    columns, rows = query(settings.analytics_db, args.query)
+    with warehouse.opened(settings) as wh:
+        columns, rows = wh.query(args.query)
     if args.csv:
         # Unix line ends (csv's default is RFC 4180's CRLF): shell pipelines compare and cut lines.
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -239,10 +255,10 @@ def _sql(args, settings) -> int:
 
 
 def _restore(args, settings) -> int:
-    from ml.data.warehouse import restore_previous
+    from ml.data import warehouse
 
-    restore_previous(settings.analytics_db)
-    print(f"{settings.analytics_db} is the previous run's again")
+    with warehouse.opened(settings) as wh:
+        print(f"{wh.restore()} is the previous run's again")
     return 0
 
 

@@ -66,9 +66,9 @@ def training_examples(settings: Settings, cutoff: str | None = None) -> pd.DataF
     from ml.models.clv import with_clv_features
 
     where = "where as_of = ?" if cutoff else ""
-    examples = warehouse.read_frame(
-        settings.warehouse, f"select * from {warehouse.BUILD}.training_examples {where} order by as_of, customer_id",
-        [cutoff] if cutoff else None)
+    with warehouse.opened(settings) as wh:
+        examples = wh.read_frame(f"select * from {warehouse.BUILD}.training_examples {where} order by as_of, customer_id",
+                                 [cutoff] if cutoff else None)
     return with_clv_features(examples, settings.horizon_days)
 
 
@@ -143,8 +143,8 @@ def score_reviews(as_of: date, settings: Settings) -> dict:
 
     tracking.configure(settings)
     texts = warehouse.raw_reviews(settings.raw_dir, as_of)["review_text"]
-    with warehouse.connect(settings.warehouse) as con:
-        return review_sentiment.score(texts, con, settings.sentiment_model_name,
+    with warehouse.opened(settings) as wh:
+        return review_sentiment.score(texts, wh, settings.sentiment_model_name,
                                       registry.champion_version(settings.sentiment_model_name))
 
 
@@ -175,14 +175,16 @@ def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int
     from ml.data import warehouse
     from ml.data.ingest import raw_row_counts
 
-    counts = warehouse.quarantine_counts(settings.warehouse)
-    landed = raw_row_counts(settings.raw_dir)
-    broken = quarantine_verdict(counts, landed, settings.max_quarantine_share)
+    with warehouse.opened(settings) as wh:
+        counts = wh.quarantine_counts()
+        landed = raw_row_counts(settings.raw_dir)
+        broken = quarantine_verdict(counts, landed, settings.max_quarantine_share)
+        examples = {(table, rule): wh.quarantine_examples(table, rule) for table in broken for rule in counts[table]}
     if broken:
         lines = []
         for table, share in broken.items():
             detail = ", ".join(
-                f"{rule} {n:,} (e.g. {', '.join(warehouse.quarantine_examples(settings.warehouse, table, rule))})"
+                f"{rule} {n:,} (e.g. {', '.join(examples[table, rule])})"
                 for rule, n in sorted(counts[table].items(), key=lambda kv: -kv[1]))
             lines.append(f"{table}: {share:.1%} of {landed[table]:,} rows quarantined ({detail}); "
                          f"see {warehouse.BUILD}.quarantine_{table}")
@@ -199,7 +201,8 @@ def validate_features(as_of: date, settings: Settings) -> dict:
     from ml.data import warehouse
     from ml.data.validate import validate_tables
 
-    frames = {name: warehouse.read_table(settings.warehouse, name) for name in ("customer_features", "training_examples")}
+    with warehouse.opened(settings) as wh:
+        frames = {name: wh.read_table(name) for name in ("customer_features", "training_examples")}
     return validate_tables(frames, settings.expectations_dir, settings.gx_root)
 
 
@@ -212,7 +215,8 @@ def evaluate_sentiment(as_of: date, settings: Settings) -> dict:
     from ml.training import review_classifier, tracking
 
     tracking.configure(settings)
-    reviews = warehouse.read_table(settings.warehouse, "review_sentiment")
+    with warehouse.opened(settings) as wh:
+        reviews = wh.read_table("review_sentiment")
     return review_classifier.compare_with_lexicon(reviews, settings.sentiment_model_name)
 
 
@@ -228,7 +232,8 @@ def train(as_of: date, settings: Settings, config: TrainConfig | None = None) ->
     from ml.training.candidates import train_candidates
 
     experiment = tracking.configure(settings)
-    learnt_from = warehouse.fingerprint(settings.warehouse, "training_examples")
+    with warehouse.opened(settings) as wh:
+        learnt_from = wh.fingerprint("training_examples")
     results = train_candidates(training_examples(settings), config or train_config(settings), experiment)
     trained_on(settings).write_text(json.dumps({"fingerprint": learnt_from, "as_of": as_of.isoformat()}))
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
@@ -252,7 +257,8 @@ def training_examples_changed(as_of: date, settings: Settings) -> bool:
 
     path = trained_on(settings)
     last = json.loads(path.read_text())["fingerprint"] if path.exists() else None
-    return warehouse.fingerprint(settings.warehouse, "training_examples") != last
+    with warehouse.opened(settings) as wh:
+        return wh.fingerprint("training_examples") != last
 
 
 @step("See the versions' `gate_reason` tags in the MLflow UI (Models); `clm promote VERSION` moves the champion.",
@@ -291,7 +297,6 @@ def score(as_of: date, settings: Settings) -> dict:
     (20,000), logging the rate and the time left, into the build schema."""
     import mlflow
 
-    from ml.actions import scoring
     from ml.actions.reasons import Explainer
     from ml.data import warehouse
     from ml.training import registry, tracking
@@ -307,20 +312,36 @@ def score(as_of: date, settings: Settings) -> dict:
     family = registry.family_of(settings.model_name, version)
     constants = {"horizon_days": settings.horizon_days, "model_name": settings.model_name,
                  "model_version": int(version), "model_family": family, "scored_at": warehouse.utc_now()}
+    explainer = Explainer(churn_explainer(settings, model))
+    with warehouse.opened(settings) as wh:
+        if isinstance(wh, warehouse.DuckDBWarehouse):
+            scored = score_in_chunks(settings, wh, model.unwrap_python_model().predictor, explainer, constants, as_of)
+        else:  # inside Spark, partition by partition
+            from ml.actions import spark_scoring
+
+            scored = spark_scoring.stage(wh.spark, f"models:/{settings.model_name}/{version}", explainer,
+                                         settings.horizon_days, constants)
+    return {"rows": scored.rows, "model_version": version, "model_family": family,
+            "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second,
+            "precision": scored.precision}
+
+
+def score_in_chunks(settings: Settings, wh, predictor, explainer, constants: dict, as_of: date):
+    """DuckDB's scoring: chunks of customer_features streamed into a Parquet file, staged in one statement."""
+    from ml.actions import scoring
+    from ml.data import warehouse
+
     table = f"{warehouse.BUILD}.customer_features"
-    total = warehouse.read_frame(settings.warehouse, f"select count(*) as n from {table}")["n"].iloc[0]
     out = settings.home / "tmp" / f"scores_{as_of}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         scored = scoring.score_to_parquet(
             scoring.read_chunks(settings.warehouse, table, settings.score_chunk_rows, settings.horizon_days),
-            model.unwrap_python_model().predictor, Explainer(churn_explainer(settings, model)), out, constants, total)
-        rows = warehouse.stage_scores(settings.warehouse, out)
+            predictor, explainer, out, constants, wh.rows(table))
+        wh.stage_scores(out)
     finally:
         out.unlink(missing_ok=True)
-    return {"rows": rows, "model_version": version, "model_family": family,
-            "mean_churn_probability": scored.mean_churn_probability, "customers_per_second": scored.per_second,
-            "precision": scored.precision}
+    return scored
 
 
 def churn_explainer(settings: Settings, champion):
@@ -346,12 +367,13 @@ def recommend(as_of: date, settings: Settings) -> dict:
     from ml.data import warehouse
     from ml.training import tracking
 
-    purchases = warehouse.read_table(settings.warehouse, "customer_products")
-    customers = warehouse.read_frame(settings.warehouse, f"select customer_id from {warehouse.BUILD}.customer_features")
-    run_id = recommendations.log_evaluation(recommendations.evaluate(purchases), as_of.isoformat(),
-                                            tracking.configure(settings))
-    top_k = recommendations.Recommender.fit(purchases).recommend(customers["customer_id"]).assign(as_of=as_of)
-    rows = warehouse.write_table(settings.warehouse, warehouse.RECOMMENDATIONS_STAGED, top_k)
+    with warehouse.opened(settings) as wh:
+        purchases = wh.read_table("customer_products")
+        customers = wh.read_frame(f"select customer_id from {warehouse.BUILD}.customer_features")
+        run_id = recommendations.log_evaluation(recommendations.evaluate(purchases), as_of.isoformat(),
+                                                tracking.configure(settings))
+        top_k = recommendations.Recommender.fit(purchases).recommend(customers["customer_id"]).assign(as_of=as_of)
+        rows = wh.write_table(warehouse.RECOMMENDATIONS_STAGED, top_k)
     return {"rows": rows, "evaluation_run_id": run_id}
 
 
@@ -374,13 +396,12 @@ def validate_marts(as_of: date, settings: Settings) -> dict:
     from ml.data import warehouse
     from ml.data.validate import validate_tables
 
-    scores = warehouse.read_frame(settings.warehouse,
-                                  f"select * from {warehouse.BUILD}.{warehouse.SCORES} where as_of = ?", [as_of])
-    previous = warehouse.read_frame(
-        settings.warehouse,
-        f"select avg(churn_probability) as mean from {warehouse.BUILD}.{warehouse.SCORES} "
-        f"where as_of = (select max(as_of) from {warehouse.BUILD}.{warehouse.SCORES} where as_of < ?)", [as_of],
-    )["mean"].iloc[0]
+    with warehouse.opened(settings) as wh:
+        scores = wh.read_frame(f"select * from {warehouse.BUILD}.{warehouse.SCORES} where as_of = ?", [as_of])
+        previous = wh.read_frame(
+            f"select avg(churn_probability) as mean from {warehouse.BUILD}.{warehouse.SCORES} "
+            f"where as_of = (select max(as_of) from {warehouse.BUILD}.{warehouse.SCORES} where as_of < ?)", [as_of],
+        )["mean"].iloc[0]
     reference = scores["churn_probability"].mean() if pd.isna(previous) else float(previous)
     shift = settings.max_churn_shift
     parameters = {"churn_mean_low": reference - shift, "churn_mean_high": reference + shift}
@@ -391,7 +412,9 @@ def validate_marts(as_of: date, settings: Settings) -> dict:
       timedelta(minutes=10), retries=1)
 def publish(as_of: date, settings: Settings) -> dict[str, int]:
     """Writes every dbt model tagged `published` into a new analysts' database and renames it
-    over `analytics.duckdb`: nothing analysts read changed before this task."""
+    over `analytics.duckdb` (on Spark: a new schema the views of `analytics` then point at):
+    nothing analysts read changed before this task."""
     from ml.data import dbt_runner, warehouse
 
-    return warehouse.publish(settings.warehouse, settings.analytics_db, as_of, dbt_runner.published_models(settings))
+    with warehouse.opened(settings) as wh:
+        return wh.publish(as_of, dbt_runner.published_models(settings))

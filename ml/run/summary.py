@@ -14,31 +14,28 @@ TOP_ALERTS = 5
 
 
 def summary(settings: Settings) -> str:
-    lines = ["", f"== clm summary (analytics: {settings.analytics_db}) =="]
-    with warehouse.connect(settings.analytics_db, read_only=True) as con:
+    where = "analytics schema of the Spark catalog" if settings.engine == "spark" else settings.analytics_db
+    lines = ["", f"== clm summary (analytics: {where}) =="]
+    with warehouse.opened(settings) as wh:
+        def fetch(sql: str) -> list[tuple]:
+            return wh.query(sql)[1]
+
         for table in TABLES:
-            rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+            rows = fetch(f"select count(*) from {table}")[0][0]
             lines.append(f"  {table:<30} {rows:>10,} rows")
         scores = warehouse.SCORES
-        as_of, customers, mean_p = con.execute(
+        as_of, customers, mean_p = fetch(
             f"select cast(max(as_of) as date), count(distinct customer_id), avg(churn_probability) from {scores} "
-            f"where as_of = (select max(as_of) from {scores})"
-        ).fetchone()
-        quarantined = {
-            table: con.execute(f"select count(*) from {table}").fetchone()[0]
-            for table in warehouse.QUARANTINE_TABLES
-        }
-        segments = con.execute(
-            "select rfm_segment, count(*) from customer_segments "
-            "group by 1 order by 2 desc limit 5"
-        ).fetchall()
-        alerts = con.execute(
+            f"where as_of = (select max(as_of) from {scores})")[0]
+        quarantined = {table: fetch(f"select count(*) from {table}")[0][0] for table in warehouse.QUARANTINE_TABLES}
+        segments = fetch("select rfm_segment, count(*) from customer_segments group by 1 order by 2 desc limit 5")
+        alerts = fetch(
             f"select alert_rank, customer_id, churn_probability, value_at_stake, "
             f"concat_ws('; ', churn_reason_1, churn_reason_2, churn_reason_3) from churn_alerts "
-            f"order by alert_rank limit {TOP_ALERTS}").fetchall()
-        actions = con.execute(
+            f"order by alert_rank limit {TOP_ALERTS}")
+        actions = fetch(
             "select action, count(*), count(*) filter (where in_holdout) "
-            "from next_best_action where as_of = ? group by 1 order by 2 desc", [as_of]).fetchall()
+            f"from next_best_action where as_of = date '{as_of}' group by 1 order by 2 desc")
     lines.append(f"  latest scores: as_of {as_of}, {customers:,} customers, mean churn probability {mean_p:.3f}")
     lines.append("  quarantined raw rows: " + (", ".join(f"{t.removeprefix('quarantine_')} {n:,}"
                                                          for t, n in quarantined.items() if n) or "none"))
