@@ -155,8 +155,7 @@ def test_the_champion_scores_the_same_through_spark_udf_as_through_the_pandas_pa
 RUN_COLUMNS = {"scored_at"}
 PUBLISHED_KEYS = {"customer_scores": ["customer_id", "as_of"], "customer_segments": ["customer_id"],
                   "churn_alerts": ["alert_rank"], "next_best_action": ["customer_id"],
-                  "recommendations": ["customer_id", "rank"], "rfm_segments": ["r_score", "f_score"],
-                  "retention_rules": ["risk_band", "value_tier", "rfm_segment"]}
+                  "recommendations": ["customer_id", "rank"]}
 
 
 def test_the_daily_steps_publish_the_same_tables_on_both_engines(both_engines, tmp_path):
