@@ -26,5 +26,5 @@
             {%- do statements.append(sql) -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(statements[0]) }}
+    {{ return(statements | first) }}
 {% endmacro %}
