@@ -308,19 +308,20 @@ def test_dbt_builds_by_hand_with_the_date_clm_would_choose(tiny_shop, tmp_path):
 
 
 def test_a_fingerprint_changes_with_any_value_but_not_with_the_last_bits_of_a_sum(tmp_path):
-    from ml.data.warehouse import fingerprint
+    from ml.data.warehouse import DuckDBWarehouse
 
     path = tmp_path / "w.duckdb"
+    fingerprint = DuckDBWarehouse(path, tmp_path / "analytics.duckdb").fingerprint
     with duckdb.connect(str(path)) as con:
         con.execute("create schema build")
         con.execute("create table build.t as select range::varchar as id, range * 0.1::double as x, "
                     "date '2026-01-01' + cast(range as integer) as d from range(100)")
-    first = fingerprint(path, "t")
+    first = fingerprint("t")
     for change, same in (("update build.t set x = x * (1 + 1e-15) where id = '5'", True),  # parallel-sum noise
                          ("update build.t set x = x + 0.001 where id = '5'", False),
                          ("update build.t set d = d + 1 where id = '7'", False),
                          ("delete from build.t where id = '9'", False)):
         with duckdb.connect(str(path)) as con:
             con.execute(change)
-        assert (fingerprint(path, "t") == first) is same, change
-        first = fingerprint(path, "t")
+        assert (fingerprint("t") == first) is same, change
+        first = fingerprint("t")
