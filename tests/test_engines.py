@@ -1,9 +1,10 @@
 """One dbt project, two engines: a 300-customer synthetic shop, with a bad order for each rule
 of the orders table, built by dbt on DuckDB and on Spark (local mode) for the same date gives
-the same rows and values in every table of the feature build, quarantine included; one
-champion scores Spark's customer_features through spark_udf as the pandas path scores them; and
-the daily steps after the feature build (score, recommend, the marts, publish) on each engine
-with that champion publish the same tables, which `clm sql --engine spark` reads."""
+the same rows and values in every table of the feature build, quarantine included, and the same
+error when too much of it is bad; one champion scores Spark's customer_features through
+spark_udf as the pandas path scores them; and the daily steps after the feature build (score,
+recommend, the marts, publish) on each engine with that champion publish the same tables, which
+`clm sql --engine spark` reads."""
 
 from __future__ import annotations
 
@@ -114,6 +115,23 @@ def test_spark_quarantines_every_bad_order_with_its_rule(both_engines):
     assert rules == {rule: 1 for rule in ["unparseable_amount", "missing_order_id", "duplicate_order_id",
                                           "implausible_amount", "ordered_at_before_1990", "future_ordered_at",
                                           "unparseable_ordered_at", "orphan_customer_id", "negative_amount"]}
+
+
+def test_too_much_bad_input_fails_in_the_same_words_on_both_engines(both_engines):
+    """The quarantine check, held to a limit the bad orders break, names the table, its share,
+    each rule with example rows and where they lie, in the same sentence on Spark as on DuckDB."""
+    as_of = both_engines["duckdb"]["customer_features"]["as_of"].iloc[0].date()
+    messages = {}
+    for engine, settings in both_engines["settings"].items():
+        with pytest.raises(ValueError) as failed:
+            steps.check_quarantine(as_of, dataclasses.replace(settings, max_quarantine_share=0.0001))
+        messages[engine] = str(failed.value)
+    assert messages["spark"] == messages["duckdb"]
+    assert messages["spark"].startswith("Too much bad input (limit 0% per table, CLM_MAX_QUARANTINE_SHARE); "
+                                        "nothing was published:")
+    assert "unparseable_amount 1 (e.g. order_id=b1)" in messages["spark"]
+    assert "missing_order_id 1 (e.g. order_id=missing)" in messages["spark"]
+    assert "see build.quarantine_orders" in messages["spark"] and "Traceback" not in messages["spark"]
 
 
 def test_the_champion_scores_the_same_through_spark_udf_as_through_the_pandas_path(both_engines, tmp_path):

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Analysts read views in this schema; each run's tables live in a schema of their own
 # (analytics_<run>) until two later runs have published.
 ANALYTICS = "analytics"
+# The table a run's schema gets once every published table is copied into it.
+COMPLETE = "clm_run_complete"
 
 ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*'(\w+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}""")
 
@@ -147,19 +149,26 @@ class SparkWarehouse(Warehouse):
         return f"{rows}:{digest}"
 
     def publish(self, as_of: date, tables: list[str]) -> dict[str, int]:
-        """Copy the run's published tables into a schema of its own, analytics_<run>, then point
-        the views of `analytics` at them. Until the views move nothing analysts read changed; a
-        view always shows one run's whole table. The run before stays for `clm restore`; older
-        ones are dropped."""
+        """Copy the run's published tables into a schema of its own, analytics_<run>, mark it
+        complete, then point the views of `analytics` at it. Until the views move nothing
+        analysts read changed, and each view always shows one run's whole table. A copy that
+        fails is dropped; one killed half way is never marked, and the next publish drops it.
+        The run before stays for `clm restore`; older ones are dropped."""
         scored = self.check_scored(as_of)
         run = f"{ANALYTICS}_{datetime.now().strftime('%Y%m%d%H%M%S%f')}"
         self.spark.sql(f"create schema {run}")
         counts = {}
-        for table in tables:
-            self.spark.sql(f"create table {run}.{table} using parquet as select * from {BUILD}.{table}")
-            counts[table] = self.spark.table(f"{run}.{table}").count()
+        try:
+            for table in tables:
+                self.spark.sql(f"create table {run}.{table} using parquet as select * from {BUILD}.{table}")
+                counts[table] = self.spark.table(f"{run}.{table}").count()
+            self.spark.sql(f"create table {run}.{COMPLETE} using parquet as select current_timestamp() as published_at")
+        except Exception:
+            self.spark.sql(f"drop schema {run} cascade")
+            raise
         self.point_views(run, tables)
-        for old in self.runs()[:-2]:
+        complete = self.runs()
+        for old in [s for s in self.schemas() if s not in complete[-2:]]:
             self.spark.sql(f"drop schema {old} cascade")
         return {**counts, f"{SCORES} as of {as_of}": scored}
 
@@ -173,15 +182,19 @@ class SparkWarehouse(Warehouse):
         if len(runs) < 2:
             raise FileNotFoundError(f"There is no previous run in the Spark catalog to restore ({ANALYTICS}_<run> schemas: "
                                     f"{', '.join(runs) or 'none'}): it exists once two runs have published.")
-        tables = [t.name for t in self.spark.catalog.listTables(runs[-2])]
+        tables = [t.name for t in self.spark.catalog.listTables(runs[-2]) if t.name != COMPLETE]
         self.point_views(runs[-2], tables)
         self.spark.sql(f"drop schema {runs[-1]} cascade")
         return f"the Spark schema {ANALYTICS} ({runs[-2]})"
 
-    def runs(self) -> list[str]:
-        """The published runs' schemas, oldest first."""
+    def schemas(self) -> list[str]:
+        """Every run's schema, complete or not, oldest first."""
         names = [row[0] for row in self.spark.sql("show schemas").collect()]
         return sorted(n for n in names if re.fullmatch(rf"{ANALYTICS}_\d+", n))
+
+    def runs(self) -> list[str]:
+        """The schemas of runs whose copy completed, oldest first."""
+        return [s for s in self.schemas() if self.spark.catalog.tableExists(f"{s}.{COMPLETE}")]
 
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
         from pyspark.errors import PySparkException

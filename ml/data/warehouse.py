@@ -136,7 +136,7 @@ class Warehouse(ABC):
         key = next(t for t in RAW_TABLES if t.name == table).key
         frame = self.read_frame(f"select {key} from {BUILD}.quarantine_{table} where rule = ? "
                                 f"order by {key} nulls first limit {int(limit)}", [rule])
-        return [f"{key}={value}" for value in frame[key]]
+        return [f"{key}={'missing' if pd.isna(value) else value}" for value in frame[key]]
 
     def check_scored(self, as_of: date) -> int:
         """The run's scored customers; an error when there are none to publish."""

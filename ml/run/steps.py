@@ -185,7 +185,7 @@ def check_quarantine(as_of: date, settings: Settings) -> dict[str, dict[str, int
         for table, share in broken.items():
             detail = ", ".join(
                 f"{rule} {n:,} (e.g. {', '.join(examples[table, rule])})"
-                for rule, n in sorted(counts[table].items(), key=lambda kv: -kv[1]))
+                for rule, n in sorted(counts[table].items(), key=lambda kv: (-kv[1], kv[0])))
             lines.append(f"{table}: {share:.1%} of {landed[table]:,} rows quarantined ({detail}); "
                          f"see {warehouse.BUILD}.quarantine_{table}")
         raise ValueError(
