@@ -176,10 +176,10 @@ def slowest_nodes(run_results: Path, count: int = 5) -> str:
     return ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.1f} s" for r in results[:count])
 
 
-def build_command() -> list[str]:
-    """The pipeline's own dbt build of SELECTOR, in a process of its own."""
+def build_command(selector: str = SELECTOR) -> list[str]:
+    """The pipeline's own dbt build of `selector`, in a process of its own."""
     return [sys.executable, "-c", "from datetime import date; from ml import settings; from ml.data import dbt_runner; "
-            f"dbt_runner.build({SELECTOR!r}, date.fromisoformat('{AS_OF}'), settings.load())"]
+            f"dbt_runner.build({selector!r}, date.fromisoformat('{AS_OF}'), settings.load())"]
 
 
 def hand_command(home: Path, hand_db: Path) -> list[str]:
