@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-spark check ui bench browser clean
+.PHONY: demo test test-spark team-test check ui bench browser clean
 
 # A fresh clone's install, fast (docs/decisions/0015-install-with-current-pip-compiled-on-every-core.md):
 # a current pip instead of the one a venv starts with, and the bytecode compiled afterwards on
@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check pip==26.3
-	$(BIN)/pip install -qq --disable-pip-version-check --no-compile -e '.[test,spark]'
+	$(BIN)/pip install -qq --disable-pip-version-check --no-compile -e '.[test,spark,team]'
 	$(BIN)/python -c 'import compileall, re; compileall.compile_dir("$(VENV)/lib", quiet=2, workers=0, rx=re.compile(r"/tests?/"))'
 	touch $@
 
@@ -32,18 +32,23 @@ demo: $(VENV)/.installed
 	CLM_TRAIN_CONFIG=$(CURDIR)/.clm/demo_train.json $(CLM) run
 
 test: $(VENV)/.installed
-	$(BIN)/pytest -m "not spark"
+	$(BIN)/pytest -m "not spark and not team"
 
 # The spark engine against DuckDB on the same shop (Spark local mode; Java 17 on PATH).
 test-spark: $(VENV)/.installed
 	$(BIN)/pytest -m spark
+
+# docker-compose.yml's team deployment run for real, without Docker: a private PostgreSQL
+# cluster (PostgreSQL 15's initdb and pg_ctl on PATH), Airflow's four services and MLflow's server.
+team-test: $(VENV)/.installed
+	$(BIN)/pytest -m team
 
 # Fast feedback (under a minute): lint, then the tests that need no warehouse build, no
 # Airflow run and no training.
 check: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -m "not e2e and not slow and not spark"
+	$(BIN)/pytest -q -m "not e2e and not slow and not spark and not team"
 
 # The DAGs start unpaused: the scheduler runs the latest day and week at once. After `make demo`
 # its training keeps the demo's short budgets.

@@ -101,3 +101,15 @@ def test_no_secret_is_written_in_the_file_they_come_from_env():
         for password in re.findall(r"://[^:/@]+:([^@]+)@", " ".join(command_of(name))):
             assert VARIABLE.fullmatch(password), name
     assert ".env" in (PROJECT_DIR / ".gitignore").read_text().split()
+
+
+def test_nothing_is_queued_before_the_api_server_answers_and_tasks_outlast_its_restarts():
+    """The scheduler, DAG processor and triggerer wait for the API server's healthcheck, and
+    task processes keep trying its execution API as long as `clm ui` has them try."""
+    from ml.run.ui import PATIENT
+
+    assert "healthcheck" in SERVICES["airflow-apiserver"]
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert SERVICES[name]["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}, name
+        assert SERVICES[name]["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}, name
+        assert {key: SERVICES[name]["environment"][key] for key in PATIENT} == PATIENT, name

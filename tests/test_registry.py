@@ -1,5 +1,6 @@
 """The champion gates' rules, without MLflow: the customer models' sanity checks, ranking and
-noise rule over several holdout cutoffs, and the review classifier's over slices of later reviews."""
+noise rule over several holdout cutoffs, and the review classifier's over slices of later reviews;
+and the registry's answer when MLflow's server does not answer."""
 
 import pytest
 
@@ -75,3 +76,28 @@ def test_the_review_gate_keeps_the_champion_only_when_its_macro_f1_is_higher_by_
                            "below the champion's by more than the noise")
     # Worse by 0.02 on the mean, but the slices disagree: within the noise, the newest takes over.
     assert review_classifier.judge([0.70, 0.86, 0.84], [0.82, 0.82, 0.82], has_champion=True)[0]
+
+
+def test_a_tracking_server_that_does_not_answer_is_named_not_taken_for_no_champion(monkeypatch):
+    """MLflow's client over real HTTP to a port nothing listens on."""
+    import socket
+
+    import mlflow
+
+    from ml.training import registry
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(ConnectionError) as failed:
+            registry.champion_version("clm-customer-model")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert str(failed.value) == (
+        f"MLflow's tracking server at http://127.0.0.1:{port} did not answer (API request to "
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/alias). "
+        "Start it, or point MLFLOW_TRACKING_URI at where it runs.")

@@ -291,7 +291,7 @@ def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[di
 
 
 @step("Roll back to the previous champion with `clm rollback`, or promote a version: `clm promote VERSION`.",
-      timedelta(hours=2))
+      timedelta(hours=2), retries=2)
 def score(as_of: date, settings: Settings) -> dict:
     """Scores all customers with `models:/<name>@champion`, in chunks of `CLM_SCORE_CHUNK_ROWS`
     (20,000), logging the rate and the time left, into the build schema."""

@@ -21,6 +21,8 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 
+from ml.training import tracking
+
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -31,6 +33,8 @@ CHAMPION_REASON = "champion_reason"
 # A candidate goes live only with every one of these defined and a calibrated churn probability.
 SANITY_METRICS = ("roc_auc", "brier", "ece", "mean_probability", "spend_spearman", "orders_poisson_deviance")
 MAX_CALIBRATION_ERROR = 0.15
+# The error codes of a registry lookup that found no such model or alias.
+ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
 # The gate judges every candidate on the last k cutoffs whose labels are complete (each scored by
@@ -196,10 +200,14 @@ def calibration_bound(rows: int) -> float:
 
 
 def champion_version(name: str) -> str | None:
+    """The champion's version; None when the model or its alias does not exist yet. A tracking
+    server that does not answer is an error naming it, never "no champion"."""
     try:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
-        return None
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code in ABSENT:
+            return None
+        raise tracking.unreachable(error) from None
 
 
 def family_of(name: str, version: str) -> str:

@@ -29,7 +29,10 @@ MODELS_WING = "models"
 def configure(settings: Settings) -> str:
     """Point MLflow at the settings' store and make sure the experiment keeps artifacts there."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    try:
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    except mlflow.exceptions.MlflowException as error:
+        raise unreachable(error) from None
     if experiment is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
         mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri(), tags=EXPERIMENT_KIND)
@@ -37,6 +40,18 @@ def configure(settings: Settings) -> str:
         for key, value in EXPERIMENT_KIND.items():
             mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     return EXPERIMENT
+
+
+def unreachable(error: mlflow.exceptions.MlflowException) -> Exception:
+    """A request to an MLflow server that does not answer as one plain sentence naming it
+    (MLflow's own says "API request to ... failed with exception" and a page of urllib3); any
+    other error as it is."""
+    text = str(error).strip()
+    if not text.startswith("API request to ") or " failed with exception " not in text:
+        return error
+    request = text.splitlines()[0].split(" failed with exception ")[0]
+    return ConnectionError(f"MLflow's tracking server at {mlflow.get_tracking_uri()} did not answer ({request}). "
+                           "Start it, or point MLFLOW_TRACKING_URI at where it runs.")
 
 
 def log_customer_model(folder: Path, family: str) -> str:
