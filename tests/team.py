@@ -279,8 +279,13 @@ class Team:
 
 
 def as_postgres(command: list[str]) -> None:
+    """A server command (initdb, pg_ctl) as the postgres user when this runs as root. Debian keeps
+    them off PATH, under /usr/lib/postgresql/<version>/bin."""
+    program = shutil.which(command[0]) or max(Path("/usr/lib/postgresql").glob(f"*/bin/{command[0]}"), default=None)
+    if program is None:
+        raise RuntimeError(f"{command[0]} was not found: install PostgreSQL's server (Debian: postgresql).")
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([*prefix, str(program), *command[1:]], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def call(url: str, token: str | None = None, body: dict | None = None) -> dict:

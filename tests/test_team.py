@@ -87,6 +87,11 @@ def test_the_scheduler_trains_then_runs_two_days_one_after_the_other_with_its_me
     assert psql(team, "airflow", f"select state from dag_run where run_id = '{daily}'") == ["success"]
     assert psql(team, "mlflow", f"select count(*) from model_versions where name = '{MODEL}'") == [
         str(len(versions["model_versions"]))]
+    # The backup docs/operations.md gives: a dump of each database that restores the registry.
+    dump = team.root / "mlflow.dump"
+    subprocess.run(["pg_dump", "-Fc", "-d", "mlflow", "-f", str(dump)], env=team.pg_env(), check=True)
+    listed = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True).stdout
+    assert "TABLE DATA public model_versions" in listed and "TABLE DATA public registered_model_aliases" in listed
     # Each task ran in a process of its own, none of them the scheduler's.
     tis = team.airflow(f"dags/clm_daily/dagRuns/{quote(daily)}/taskInstances?limit=200")["task_instances"]
     pids = {ti["pid"] for ti in tis if ti["state"] == "success" and ti["pid"]}
