@@ -12,6 +12,7 @@ healthcheck compose gives them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -61,8 +62,6 @@ def image_env() -> dict[str, str]:
 
 def secrets_env() -> dict[str, str]:
     """.env's values, generated as .env.example says."""
-    import base64
-
     return {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(32), "CLM_PII_KEY": secrets.token_urlsafe(32)}
 
@@ -82,14 +81,15 @@ class Team:
     lock: threading.RLock = field(default_factory=threading.RLock)
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    # What a host changes of compose's values: names and ports, and the volumes' folders.
     def localise(self, value: str, service: str) -> str:
+        """A value of compose's as this host needs it: `.env`'s secrets filled in, the services'
+        names and ports as 127.0.0.1 and this deployment's ports (a server's own port in its
+        command and healthcheck too), the volumes' /data folders under `root`."""
         value = VARIABLE.sub(lambda m: self.dotenv[m.group(1)], value)
         for host, port in HOSTS.items():
             value = value.replace(f"{host}:{port}", f"127.0.0.1:{self.ports[host]}")
-        own = {"airflow-apiserver": "airflow-apiserver", "mlflow": "mlflow"}.get(service)
-        if own:
-            value = re.sub(rf"(?<![\d.]){HOSTS[own]}(?!\d)", str(self.ports[own]), value)
+        if service in HOSTS:
+            value = re.sub(rf"(?<![\d.]){HOSTS[service]}(?!\d)", str(self.ports[service]), value)
         return value.replace("0.0.0.0", "127.0.0.1").replace("/data/", f"{self.root}/data/")
 
     def env(self, service: str = "airflow-scheduler") -> dict[str, str]:

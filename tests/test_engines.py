@@ -4,11 +4,12 @@ the same rows and values in every table of the feature build, quarantine include
 error when too much of it is bad; one champion scores Spark's customer_features through
 spark_udf as the pandas path scores them; and the daily steps after the feature build (score,
 recommend, the marts, publish) on each engine with that champion publish the same tables, which
-`clm sql --engine spark` reads."""
+`clm sql --engine spark` reads. And `clm run --engine spark` does the whole of it through Airflow."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 
 import mlflow
@@ -27,7 +28,7 @@ from ml.models.baselines import GbmModel
 from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features, with_clv_features
 from ml.run import steps
 from ml.training import registry, tracking
-from tests.conftest import PII_KEY, TINY, clm
+from tests.conftest import PII_KEY, TINY, TINY_TRAINING, clm
 from tests.test_gauntlet import with_bad_orders
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -222,3 +223,18 @@ def test_the_daily_steps_publish_the_same_tables_on_both_engines(both_engines, t
                 "select count(*) as customers from customer_scores",
                 env={"CLM_RAW_DIR": str(settings["spark"].raw_dir)})
     assert shown.stdout.splitlines() == ["customers", str(len(published["spark"]["customer_scores"]))]
+
+
+def test_clm_run_on_spark_trains_scores_and_publishes_through_airflow(tmp_path, tiny_shop):
+    """What a user types: the first `clm run --engine spark` of a home trains (no champion yet),
+    then scores and publishes, every task a Spark step, and analysts query the result on Spark."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "train.json").write_text(json.dumps(TINY_TRAINING))
+    clm(home, "ingest", "folder", str(tiny_shop))
+    out = clm(home, "run", "--engine", "spark", "--as-of", "2026-01-01").stdout
+    assert "clm_training for 2026-01-01 succeeded" in out and "clm_daily for 2026-01-01 succeeded" in out, out
+    assert (home / "spark" / "metastore_db").is_dir() and not (home / "analytics.duckdb").exists()
+    shown = clm(home, "sql", "--engine", "spark", "--csv",
+                "select count(*) as customers, count(distinct model_version) as versions from customer_scores")
+    assert shown.stdout.splitlines() == ["customers,versions", f"{TINY.customers},1"]
