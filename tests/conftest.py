@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,22 @@ def clm(home: Path, *args: str, check: bool = True, env: dict[str, str] | None =
     if check and completed.returncode != 0:
         raise AssertionError(f"clm {' '.join(args)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     return completed
+
+
+def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, token: str | None = None, body: dict | None = None):
+    """A JSON API's answer over real HTTP: GET, or POST of `body`, with a bearer token if given."""
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 @pytest.fixture(scope="session")

@@ -20,23 +20,22 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 
 from ml.settings import PROJECT_DIR
+from tests.conftest import free_port, get_json
 
 COMPOSE = yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
-DOCKERFILE = (PROJECT_DIR / "docker" / "Dockerfile").read_text()
 VARIABLE = re.compile(r"\$\{(\w+)(?::\?[^}]*)?\}")
 # Where compose's services reach each other, and the port each listens on in its container.
 HOSTS = {"postgres": 5432, "airflow-apiserver": 8080, "mlflow": 5000}
@@ -44,20 +43,17 @@ SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "
 START_SECONDS = 300
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def image_env() -> dict[str, str]:
     """The image's ENV instructions (`ENV A=1 \\ B=2`), as the Dockerfile sets them."""
-    text = DOCKERFILE.replace("\\\n", " ")
+    text = (PROJECT_DIR / "docker" / "Dockerfile").read_text().replace("\\\n", " ")
     env = {}
     for line in text.splitlines():
         if line.startswith("ENV "):
             env.update(pair.split("=", 1) for pair in line[4:].split())
     return env
+
+
+IMAGE_ENV = image_env()
 
 
 def secrets_env() -> dict[str, str]:
@@ -98,7 +94,7 @@ class Team:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("CLM_", "AIRFLOW", "MLFLOW_"))}
         base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
         spec = COMPOSE["services"][service]
-        env = {**image_env(), **{k: str(v) for k, v in spec.get("environment", {}).items()}}
+        env = {**IMAGE_ENV, **{k: str(v) for k, v in spec.get("environment", {}).items()}}
         return {**base, **{k: self.localise(v, service) for k, v in env.items()}, **self.extra_env}
 
     def command(self, service: str) -> list[str]:
@@ -240,13 +236,15 @@ class Team:
             shutil.rmtree(self.pgdata, ignore_errors=True)
 
     # Airflow's and MLflow's REST APIs.
+    @cached_property
     def token(self) -> str:
+        """A token for Airflow's REST API, as admin (valid a day: the deployment's whole life)."""
         passwords = Path(self.env()["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
         password = json.loads(passwords.read_text())["admin"]
-        return call(f"{self.api}/auth/token", body={"username": "admin", "password": password})["access_token"]
+        return get_json(f"{self.api}/auth/token", body={"username": "admin", "password": password})["access_token"]
 
     def airflow(self, path: str, body: dict | None = None) -> dict:
-        return call(f"{self.api}/api/v2/{path}", token=self.token(), body=body)
+        return get_json(f"{self.api}/api/v2/{path}", token=self.token, body=body)
 
     def trigger(self, dag_id: str, as_of: str) -> str:
         run = self.airflow(f"dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {"as_of": as_of}})
@@ -254,8 +252,6 @@ class Team:
 
     def wait_run(self, dag_id: str, run_id: str, within: float) -> str:
         """The run's final state, waiting up to `within` seconds."""
-        from urllib.parse import quote
-
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             state = self.airflow(f"dags/{dag_id}/dagRuns/{quote(run_id)}")["state"]
@@ -265,8 +261,6 @@ class Team:
         raise AssertionError(f"{dag_id} {run_id} did not end within {within:.0f} s")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        from urllib.parse import quote
-
         tis = self.airflow(f"dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances?limit=200")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in tis}
 
@@ -286,11 +280,3 @@ def as_postgres(command: list[str]) -> None:
         raise RuntimeError(f"{command[0]} was not found: install PostgreSQL's server (Debian: postgresql).")
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run([*prefix, str(program), *command[1:]], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def call(url: str, token: str | None = None, body: dict | None = None) -> dict:
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())

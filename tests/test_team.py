@@ -14,8 +14,8 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from tests.conftest import TINY, TINY_TRAINING
-from tests.team import Team, call
+from tests.conftest import TINY, TINY_TRAINING, get_json
+from tests.team import Team
 
 pytestmark = [pytest.mark.team, pytest.mark.e2e]
 AS_OF = "2026-01-01"
@@ -58,16 +58,16 @@ def test_the_scheduler_trains_then_runs_two_days_one_after_the_other_with_its_me
     for dag_id, run in runs.items():
         states = team.task_states(dag_id, run["dag_run_id"])
         assert states["check_raw"] == "failed", (dag_id, states)
-        record = json.loads(next((team.home / "runs").glob("*/check_raw.json")).read_text())
-        assert "Land data first" in record["what_to_do"], record
+    record = json.loads(next((team.home / "runs").glob("*/check_raw.json")).read_text())
+    assert "Land data first" in record["what_to_do"], record
 
     wait_for_lease(team, given_back_by="clm_")
     team.clm("ingest", "folder", str(tiny_shop))
     training = team.trigger("clm_training", AS_OF)
     assert team.wait_run("clm_training", training, within=1200) == "success", team.task_states("clm_training", training)
-    champion = call(f"{team.mlflow}/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion")
+    champion = get_json(f"{team.mlflow}/api/2.0/mlflow/registered-models/alias?name={MODEL}&alias=champion")
     named = quote(f"name='{MODEL}'")
-    versions = call(f"{team.mlflow}/api/2.0/mlflow/model-versions/search?filter={named}")
+    versions = get_json(f"{team.mlflow}/api/2.0/mlflow/model-versions/search?filter={named}")
     assert champion["model_version"]["version"] in {v["version"] for v in versions["model_versions"]}
 
     # Two daily runs triggered at once: one waits for the other (DuckDB takes one writer).

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ import pytest
 
 from ml.run.processes import descendants, describe
 from ml.run.ui import EXECUTION_API_PATIENCE, PATIENT
-from tests.conftest import clm, clm_env
+from tests.conftest import clm, clm_env, free_port, get_json
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -43,14 +36,6 @@ def listening_addresses(port: int) -> set[str]:
         if state == "0A" and int(local_port, 16) == port:
             addresses.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
     return addresses
-
-
-def get_json(url: str, token: str | None = None, body: dict | None = None):
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def start_ui(home: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, int, list[str]]:
