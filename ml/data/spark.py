@@ -173,9 +173,12 @@ class SparkWarehouse(Warehouse):
         return {**counts, f"{SCORES} as of {as_of}": scored}
 
     def point_views(self, run: str, tables: list[str]) -> None:
+        """`alter view` where the view exists: Spark's `create or replace view` drops the view
+        and creates it again, and a reader between the two finds no table."""
         self.spark.sql(f"create schema if not exists {ANALYTICS}")
         for table in tables:
-            self.spark.sql(f"create or replace view {ANALYTICS}.{table} as select * from {run}.{table}")
+            verb = "alter" if self.spark.catalog.tableExists(f"{ANALYTICS}.{table}") else "create"
+            self.spark.sql(f"{verb} view {ANALYTICS}.{table} as select * from {run}.{table}")
 
     def restore(self) -> str:
         runs = self.runs()
