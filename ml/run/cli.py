@@ -130,10 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS")
     p.set_defaults(handler=_exec_airflow)
 
-    p = sub.add_parser("ui", help="start the Airflow UI (port 8080) and the MLflow UI (port 5000)")
+    p = sub.add_parser("ui", help="start the Airflow UI (port 8080), the MLflow UI (port 5000) and the dashboard (port 8501)")
     p.add_argument("--airflow-port", type=int, default=8080)
     p.add_argument("--mlflow-port", type=int, default=5000)
+    p.add_argument("--dashboard-port", type=int, default=8501)
     p.set_defaults(handler=_ui)
+
+    p = sub.add_parser("dashboard", help="start the dashboard for CRM marketers over the analysts' database (port 8501)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(handler=_dashboard)
     return parser
 
 
@@ -328,11 +333,20 @@ def _ui(args, settings) -> int:
     dag_runs.airflow(["dags", "pause", *dags], settings, quiet=True)
     try:
         return ui.serve(dag_runs.airflow_env(settings), settings.airflow_home, settings.tracking_uri, experiment,
-                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port,
+                        settings.home / "logs" / "ui.log", args.airflow_port, args.mlflow_port, args.dashboard_port,
                         when_up=lambda: dag_runs.airflow(["dags", "unpause", *dags], settings, quiet=True))
     finally:
         # The scheduler and every task it ran are stopped: a run it left unfinished holds nothing.
         release_abandoned_run(settings.home)
+
+
+def _dashboard(args, settings) -> int:
+    """Become Streamlit's server (Ctrl+C then stops it directly)."""
+    from ml.dashboard import server
+
+    print(f"clm dashboard of {settings.analytics_db} at {server.url(args.port)}  (Ctrl+C stops it)", flush=True)
+    command = server.command(args.port)
+    os.execv(command[0], command)
 
 
 def _date(text: str) -> date:

@@ -1,4 +1,4 @@
-"""`clm ui`: the Airflow and MLflow UIs on this machine, light, and gone when it stops.
+"""`clm ui`: the Airflow and MLflow UIs and clm's dashboard on this machine, light, and gone when it stops.
 
 `airflow standalone` runs the API server, scheduler, DAG processor and triggerer; left to its
 defaults on a small machine it starts dozens of idle worker processes and listens on every
@@ -37,6 +37,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ml.dashboard import server as dashboard
 from ml.run import processes
 
 HOST = "127.0.0.1"
@@ -59,8 +60,9 @@ PATIENT = {
 
 
 def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment_id: str, log_path: Path,
-          airflow_port: int, mlflow_port: int, when_up: Callable[[], None] = lambda: None) -> int:
-    """Start both UIs; once both answer, run `when_up` and print their addresses and the
+          airflow_port: int, mlflow_port: int, dashboard_port: int,
+          when_up: Callable[[], None] = lambda: None) -> int:
+    """Start the three UIs; once they answer, run `when_up` and print their addresses and the
     login; then wait until Ctrl+C or until a server dies; 0 after Ctrl+C, 1 when a server
     stopped on its own.
 
@@ -81,18 +83,22 @@ def serve(env: dict[str, str], airflow_home: Path, tracking_uri: str, experiment
                                        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
             "Airflow": subprocess.Popen(["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True),
+            "dashboard": subprocess.Popen(dashboard.command(dashboard_port), env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True),
         }
         try:
-            print(f"starting the Airflow and MLflow UIs (their output: {log_path}) ...", flush=True)
+            print(f"starting the Airflow and MLflow UIs and the dashboard (their output: {log_path}) ...", flush=True)
             if not _wait_until_up([f"http://{HOST}:{airflow_port}/api/v2/monitor/health",
-                                   f"http://{HOST}:{mlflow_port}/health"], servers):
+                                   f"http://{HOST}:{mlflow_port}/health", dashboard.health_url(dashboard_port)],
+                                  servers):
                 print(f"clm: the UIs did not come up; see {log_path}")
                 return 1
             when_up()
             print(f"MLflow UI:  http://{HOST}:{mlflow_port}/#/experiments/{experiment_id}/runs"
                   "?workflowType=machine_learning")
             print(f"Airflow UI: http://{HOST}:{airflow_port}  (DAGs clm_daily and clm_training)")
-            print(f"log in to Airflow {login(env, airflow_home)}   (Ctrl+C stops both)", flush=True)
+            print(f"Dashboard:  {dashboard.url(dashboard_port)}  (the analysts' database, for CRM marketers)")
+            print(f"log in to Airflow {login(env, airflow_home)}   (Ctrl+C stops all three)", flush=True)
             while all(server.poll() is None for server in servers.values()):
                 processes.reap_orphans(keep={server.pid for server in servers.values()})
                 time.sleep(1)
