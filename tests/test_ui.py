@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import duckdb
 import pytest
 
 from ml.run.processes import descendants, describe
@@ -330,5 +331,52 @@ def test_the_pages_a_person_opens_render_in_a_browser(chromium, pipeline_home, t
         assert all((shots / name).stat().st_size > 10_000 for name in
                    ("airflow_dags.png", "airflow_daily_grid.png", "airflow_score_log.png", "airflow_daily_docs.png",
                     "mlflow_experiment.png", "dbt_docs.png"))
+
+        # The dashboard, as a CRM marketer opens it on Monday morning.
+        dashboard = next(line.split()[1] for line in lines if line.startswith("Dashboard:"))
+        with duckdb.connect(str(home / "analytics.duckdb"), read_only=True) as con:
+            top = con.execute("select customer_id, churn_reason_1, churn_reason_2, churn_reason_3 from churn_alerts "
+                              "order by alert_rank limit 1").fetchone()
+            action, customers = con.execute("select action, count(*) from next_best_action group by 1 "
+                                            "order by 2 desc, 1 limit 1").fetchone()
+        pages = dashboard_pages(dashboard, shots)
+        first_alert = pages["churn_alerts"]["first row"]
+        assert first_alert.split("\t")[:2] == ["1", top[0]] and all(reason in first_alert for reason in top[1:])
+        assert any(row.split("\t")[:2] == [action, str(customers)] for row in pages["actions"]["rows"])
+        assert "Customers scored" in pages["overview"]["text"] and "Mean churn probability" in pages["overview"]["text"]
+        assert f"Customer {top[0]} is in the" in pages["customer"]["text"] and top[1] in pages["customer"]["text"]
+        assert "Drift of the mean churn probability" in pages["model"]["text"]
+        assert not any("Traceback" in page["text"] or "Error" in page["text"] for page in pages.values())
     finally:
         stop_ui(ui)
+
+
+DASHBOARD = {"overview": "", "churn_alerts": "churn_alerts", "actions": "actions", "customer": "customer",
+             "model": "model"}
+
+
+def dashboard_pages(url: str, shots: Path) -> dict[str, dict]:
+    """Every dashboard page in headless Chromium (Playwright driving Debian's chromium), once
+    its content drew: its text, its table's rows (cells tab-separated) and a screenshot
+    dashboard_<page>.png. Streamlit draws over a websocket after the page loads, so each page
+    is waited for until its title and everything it runs have drawn."""
+    from playwright.sync_api import sync_playwright
+
+    seen = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for name, path in DASHBOARD.items():
+                page.goto(f"{url}/{path}")
+                page.locator("h1").first.wait_for(timeout=60_000)
+                # Streamlit marks the app as running until the script ends.
+                page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)
+                rows = ["\t".join(cell.inner_text().strip() for cell in row.locator("th, td").all())
+                        for row in page.locator("table tr").all() if row.locator("td").count()]
+                seen[name] = {"text": page.locator("body").inner_text(), "rows": rows,
+                              "first row": rows[0] if rows else ""}
+                page.screenshot(path=shots / f"dashboard_{name}.png")
+        finally:
+            browser.close()
+    return seen

@@ -134,14 +134,16 @@ def segment_moves(path: Path) -> pd.DataFrame:
 
 # Churn alerts
 
-ALERT_COLUMNS = """alerts.alert_rank, alerts.customer_id, alerts.churn_probability, alerts.value_at_stake,
-    alerts.value_tier, alerts.rfm_segment, alerts.lifecycle_stage, actions.action,
+# A customer who never ordered has no RFM segment; the dashboard names it as the actions do.
+ALERT_SEGMENT = "coalesce(alerts.rfm_segment, 'no orders yet')"
+ALERT_COLUMNS = f"""alerts.alert_rank, alerts.customer_id, alerts.churn_probability, alerts.value_at_stake,
+    alerts.value_tier, {ALERT_SEGMENT} as rfm_segment, alerts.lifecycle_stage, actions.action,
     alerts.churn_reason_1, alerts.churn_reason_2, alerts.churn_reason_3, alerts.alert_trigger"""
 
 
 def _alerts_where(as_of: date, chosen: Alerts) -> tuple[str, list]:
     clauses, params = ["alerts.as_of::date = ?"], [as_of]
-    for column, values in (("alerts.rfm_segment", chosen.segments), ("alerts.value_tier", chosen.tiers),
+    for column, values in ((ALERT_SEGMENT, chosen.segments), ("alerts.value_tier", chosen.tiers),
                            ("actions.action", chosen.actions)):
         if values:
             clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
@@ -156,7 +158,7 @@ ALERTS_FROM = """churn_alerts as alerts left join next_best_action as actions
 def alert_choices(path: Path, as_of: date) -> dict[str, list[str]]:
     """The values each filter of the alert list offers: those on the date's list."""
     frame = read(path, f"""
-        select coalesce(list(distinct alerts.rfm_segment order by alerts.rfm_segment), []) as segments,
+        select coalesce(list(distinct {ALERT_SEGMENT} order by {ALERT_SEGMENT}), []) as segments,
                coalesce(list(distinct alerts.value_tier order by alerts.value_tier), []) as tiers,
                coalesce(list(distinct actions.action order by actions.action), []) as actions
         from {ALERTS_FROM} where alerts.as_of::date = ?""", [as_of])
@@ -244,10 +246,12 @@ def story(profile: dict) -> str:
     """The customer in words: what a marketer would say on the phone before calling."""
     reasons = [profile.get(f"churn_reason_{i}") for i in (1, 2, 3)]
     reasons = [r for r in reasons if isinstance(r, str) and r]
-    parts = [f"Customer {profile['customer_id']} is in the {profile['rfm_segment'] or 'no orders yet'} segment "
-             f"({profile['lifecycle_stage']}), with {int(profile['frequency'] or 0)} orders worth "
-             f"{profile['monetary'] or 0:,.2f} so far, the last {int(profile['recency_days'] or 0)} days ago."]
-    parts.append(f"On {profile['as_of']} the model gives a {profile['churn_probability']:.0%} chance of churning "
+    orders = int(profile["frequency"] or 0)
+    segment = profile["rfm_segment"] if isinstance(profile["rfm_segment"], str) else "no orders yet"
+    parts = [f"Customer {profile['customer_id']} is in the {segment} segment ({profile['lifecycle_stage']}), "
+             + (f"with {orders} order{'s' if orders != 1 else ''} worth {profile['monetary'] or 0:,.2f} so far, "
+                f"the last {int(profile['recency_days'])} days ago." if orders else "with no order yet.")]
+    parts.append(f"On {pd.Timestamp(profile['as_of']).date()} the model gives a {profile['churn_probability']:.0%} chance of churning "
                  f"and expects {profile['expected_spend'] or 0:,.2f} of spend ({profile['value_tier']} value tier).")
     if reasons:
         parts.append("The risk rises most with: " + "; ".join(reasons) + ".")
@@ -257,3 +261,29 @@ def story(profile: dict) -> str:
         held = " (held out to measure the campaign: no contact)" if profile.get("in_holdout") else ""
         parts.append(f"Next best action: {profile['action']}{held}.")
     return " ".join(parts)
+
+
+# The model
+
+SCORING_RUN = """
+    with live as (select any_value(model_version) as model_version from customer_scores where as_of::date = ?),
+    its_run as (select max(trained_at) as trained_at from model_evaluation
+                where model_version = (select model_version from live))"""
+
+
+def model_candidates(path: Path, as_of: date) -> pd.DataFrame:
+    """The holdout metrics of every candidate of the training run that registered the model
+    scoring on `as_of` (empty when that run is not in model_evaluation)."""
+    return read(path, SCORING_RUN + """
+        select model_family, model_version, model_version = (select model_version from live) as scoring, promoted,
+               roc_auc, pr_auc, brier, ece, lift_top10, spend_spearman, holdout_as_of, holdout_rows
+        from model_evaluation where trained_at = (select trained_at from its_run)
+        order by scoring desc, roc_auc desc nulls last, model_family""", [as_of])
+
+
+def model_curves(path: Path, as_of: date) -> pd.DataFrame:
+    """The calibration and cumulative gain points of the same candidates, in drawing order."""
+    return read(path, SCORING_RUN + """
+        select model_family || ' v' || coalesce(model_version::varchar, '-') as model, curve, point, x, y
+        from model_curves where trained_at = (select trained_at from its_run)
+        order by model, curve, point""", [as_of])

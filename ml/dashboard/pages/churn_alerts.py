@@ -21,6 +21,6 @@ with page("Churn alerts"):
         pages = (count - 1) // PAGE_ROWS + 1
         number = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1) if pages > 1 else 1
         shown = ask("alerts", as_of, chosen, PAGE_ROWS, (number - 1) * PAGE_ROWS)
-        st.table(shown.set_index("alert_rank").style.format({"churn_probability": "{:.1%}", "value_at_stake": "{:,.0f}"}))
+        st.table(shown.style.format({"churn_probability": "{:.1%}", "value_at_stake": "{:,.0f}"}).hide(axis="index"))
         st.download_button("Download the list as CSV", ask("alerts", as_of, chosen, None).to_csv(index=False),
                            file_name=f"churn_alerts_{as_of}.csv", mime="text/csv")

@@ -1,14 +1,49 @@
-"""Model: which model scores customers, how the candidates did on the holdout, and how the
-mean churn probability drifts across scoring dates."""
+"""Model: which model scores customers, how it and the other candidates of its training did on
+the holdout (metrics, calibration, cumulative gain), and how the mean churn probability drifts
+across scoring dates."""
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from ml.dashboard.view import ask, latest, page
 
+DIAGONAL = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})
+
+
+def plot(points: pd.DataFrame, x: str, y: str) -> alt.LayerChart:
+    """Each candidate's curve over the diagonal (a perfectly calibrated model, or random calls)."""
+    diagonal = alt.Chart(DIAGONAL).mark_line(strokeDash=[4, 4], color="gray").encode(x="x:Q", y="y:Q")
+    curves = alt.Chart(points).mark_line(point=True).encode(x=alt.X("x:Q", title=x), y=alt.Y("y:Q", title=y),
+                                                            color="model:N", order="point:Q")
+    return diagonal + curves
+
+
 with page("Model"):
-    latest()
+    as_of = latest()
     trend = ask("churn_by_date")
-    st.caption(f"Scoring now: {trend['model'].iloc[-1]}")
+    st.caption(f"Scoring on {as_of}: {trend['model'].iloc[-1]}")
+    candidates = ask("model_candidates", as_of)
+    st.subheader("The candidates of its training, on the holdout")
+    if candidates.empty:
+        st.info("The training run of the scoring model is not in model_evaluation (a model promoted before "
+                "clm published its metrics): they show after the next `clm train`.")
+    else:
+        st.caption(f"Holdout up to {candidates['holdout_as_of'].iloc[0]}, {int(candidates['holdout_rows'].iloc[0]):,} "
+                   "customer rows; scoring marks the model that scores now.")
+        st.table(candidates.drop(columns=["holdout_as_of", "holdout_rows"]).style.format(
+            {c: "{:.3f}" for c in ("roc_auc", "pr_auc", "brier", "ece", "lift_top10", "spend_spearman")},
+            na_rep="").hide(axis="index"))
+        curves = ask("model_curves", as_of)
+        left, right = st.columns(2)
+        with left:
+            st.subheader("Calibration")
+            st.altair_chart(plot(curves[curves["curve"] == "calibration"], "mean predicted churn probability",
+                                 "share who churned"), width="stretch")
+        with right:
+            st.subheader("Cumulative gain")
+            st.altair_chart(plot(curves[curves["curve"] == "cumulative_gain"], "share of customers contacted",
+                                 "share of churners reached"), width="stretch")
     st.subheader("Drift of the mean churn probability across scoring dates")
     st.line_chart(trend, x="as_of", y="mean_churn_probability")
-    st.dataframe(trend, hide_index=True)
+    st.table(trend.style.format({"mean_churn_probability": "{:.3f}"}).hide(axis="index"))
