@@ -50,3 +50,28 @@ def test_order_metrics_score_counts():
 def test_tier_macro_f1():
     assert m.tier_metrics(np.array(["low", "high"]), np.array(["low", "high"]))["tier_macro_f1"] == 1.0
     assert m.tier_metrics(np.array(["low", "high"]), np.array(["high", "low"]))["tier_macro_f1"] == 0.0
+
+
+def test_cumulative_gain_runs_from_nobody_to_every_churner_and_the_plots_draw_the_kept_points():
+    rng = np.random.default_rng(3)
+    probability = rng.uniform(size=400)
+    truth = (rng.uniform(size=400) < probability).astype(int)
+    contacted, found = m.gain_points(truth, probability)
+    assert len(contacted) == 21 and (contacted[0], found[0]) == (0.0, 0.0) and (contacted[-1], found[-1]) == (1.0, 1.0)
+    assert (np.diff(contacted) > 0).all() and (np.diff(found) >= 0).all()
+    # A tenth of the customers, riskiest first, hold the top decile's share of the churners.
+    top = np.argsort(-probability, kind="stable")[:40]
+    assert found[2] == pytest.approx(truth[top].sum() / truth.sum())
+    perfect = m.gain_points(truth, truth.astype(float))[1]
+    assert perfect[np.searchsorted(contacted, truth.mean())] == pytest.approx(1.0, abs=0.05)
+    assert m.gain_points(np.zeros(10, dtype=int), probability[:10])[0].size == 0  # no churner to find
+
+    curves = m.churn_curves(truth, probability)
+    predicted, observed = curves["calibration"]
+    assert len(predicted) == 10 and (np.diff(predicted) > 0).all()
+    assert np.abs(observed - predicted).max() < 0.15  # drawn from the probabilities themselves
+    figures = m._plots(truth, probability, np.array(["low", "high"] * 200), np.array(["low", "high"] * 200), curves)
+    for name, curve in (("calibration", "calibration"), ("gain", "cumulative_gain")):
+        line = figures[name].axes[0].lines[0]
+        np.testing.assert_array_equal(line.get_xdata(), curves[curve][0])
+        np.testing.assert_array_equal(line.get_ydata(), curves[curve][1])

@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient, set_tracking_uri
 
 from ml.models.pyfunc import FAMILIES
+from ml.training import history
 from tests.conftest import TINY_TRAINING, clm
 
 pytestmark = pytest.mark.e2e
@@ -92,6 +93,45 @@ def test_every_family_is_a_registered_candidate_and_the_best_is_champion(pipelin
 
     scores = read(pipeline_home, "select distinct model_version, model_family from analytics.customer_scores")
     assert scores.to_dict("records") == [{"model_version": int(champion.version), "model_family": champion.tags["family"]}]
+
+
+
+def test_every_candidates_holdout_metrics_and_curves_reach_analysts_as_mlflow_logged_them(pipeline_home):
+    client = MlflowClient(f"sqlite:///{pipeline_home / 'mlflow.db'}")
+    evaluation = read(pipeline_home, "select * from analytics.model_evaluation")
+    # The fixture's one training run: a row per candidate, one of them made champion.
+    assert sorted(evaluation["model_family"]) == sorted(FAMILIES)
+    assert evaluation["trained_at"].nunique() == 1 and evaluation["promoted"].sum() == 1
+    assert (evaluation["model_name"] == "clm-customer-model").all()
+    for row in evaluation.itertuples():
+        version = client.get_model_version("clm-customer-model", str(row.model_version))
+        assert version.tags["family"] == row.model_family and version.tags["run_id"] == row.run_id
+        assert ("champion_reason" in version.tags) == row.promoted  # crowned by this run's gate, or not
+        run = client.get_run(row.run_id).data
+        cutoffs = version.tags["holdout_cutoffs"].split(", ")
+        assert str(row.holdout_as_of.date()) == run.params["holdout_as_of"] == cutoffs[-1]
+        assert row.holdout_cutoffs == len(cutoffs)
+        assert row.holdout_rows == sum(run.metrics[f"holdout_holdout_rows/{cutoff}"] for cutoff in cutoffs)
+        for metric in history.METRICS:
+            ours, logged = getattr(row, metric), run.metrics.get(f"holdout_{metric}", float("nan"))
+            assert ours == logged or (np.isnan(ours) and np.isnan(logged)), f"{row.model_family} {metric}"
+        assert not np.isnan([row.roc_auc, row.pr_auc, row.brier, row.ece, row.lift_top10, row.spend_spearman]).any()
+
+    curves = read(pipeline_home, "select * from analytics.model_curves order by run_id, curve, point")
+    assert set(curves["run_id"]) == set(evaluation["run_id"])
+    for (run_id, curve), points in curves.groupby(["run_id", "curve"]):
+        row = evaluation.set_index("run_id").loc[run_id]
+        assert (points["model_version"] == row["model_version"]).all() and (points["model_family"] == row["model_family"]).all()
+        assert (points["trained_at"] == row["trained_at"]).all()
+        assert points["point"].tolist() == list(range(len(points)))
+        assert points["x"].between(0, 1).all() and points["y"].between(0, 1).all()
+        assert points["x"].is_monotonic_increasing
+        if curve == "cumulative_gain":
+            assert len(points) == 21 and points["y"].is_monotonic_increasing
+            assert (points["x"].iloc[0], points["y"].iloc[0]) == (0.0, 0.0)
+            assert (points["x"].iloc[-1], points["y"].iloc[-1]) == (1.0, 1.0)
+        else:
+            assert curve == "calibration" and 2 <= len(points) <= 10
 
 
 def test_segments_features_and_sql_read_back(pipeline_home):
@@ -203,6 +243,11 @@ def test_train_registers_every_family_again(pipeline_home, tmp_path):
     versions = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_model_versions("name = 'clm-customer-model'")
     assert len(versions) == before + len(FAMILIES)  # one new version per family
     assert json.loads((home / "trained_on.json").read_text())["as_of"] == "2026-01-01"
+    # Each training run's candidates are added to the history the next publish gives analysts.
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        runs = con.execute("select trained_at, count(*), max(model_version) from build.model_evaluation "
+                           "group by 1 order by 1").fetchall()
+    assert [n for _, n, _ in runs] == [len(FAMILIES)] * 2 and runs[-1][2] == max(int(v.version) for v in versions)
 
 
 def published(home) -> dict[str, pd.DataFrame]:

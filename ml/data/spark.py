@@ -33,6 +33,10 @@ ANALYTICS = "analytics"
 # The table a run's schema gets once every published table is copied into it.
 COMPLETE = "clm_run_complete"
 
+# A value of a column's SQL type as Spark takes it in a row (naive timestamps are UTC).
+PYTHON = {"timestamp": lambda v: pd.Timestamp(v).tz_localize("UTC").to_pydatetime(), "date": lambda v: pd.Timestamp(v).date(),
+          "string": str, "boolean": bool, "int": int, "bigint": int, "double": float}
+
 ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*'(\w+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}""")
 
 
@@ -133,6 +137,18 @@ class SparkWarehouse(Warehouse):
         self.spark.sql(f"create schema if not exists {table.split('.')[0]}")
         self.spark.createDataFrame(frame).write.mode("overwrite").format("parquet").saveAsTable(table)
         return self.spark.table(table).count()
+
+    def append_table(self, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> int:
+        """Appended as Parquet files beside the table's; rows go in as Python values of the
+        declared types (a column of NULLs has no type Spark could infer), timestamps as UTC."""
+        schema = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        self.spark.sql(f"create schema if not exists {table.split('.')[0]}")
+        self.spark.sql(f"create table if not exists {table} ({schema}) using parquet")
+        if len(frame):
+            rows = [tuple(None if pd.isna(value) else PYTHON[kind](value) for value, kind in zip(row, columns.values(), strict=True))
+                    for row in frame[list(columns)].itertuples(index=False, name=None)]
+            self.spark.createDataFrame(rows, schema).write.mode("append").format("parquet").saveAsTable(table)
+        return len(frame)
 
     def write_frame(self, table: str, frame: DataFrame) -> int:
         """Replace `table` with a Spark frame's rows (computed once, where they lie)."""

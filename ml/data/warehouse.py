@@ -92,6 +92,11 @@ class Warehouse(ABC):
         """Replace `table` with the frame's rows; return how many."""
 
     @abstractmethod
+    def append_table(self, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> int:
+        """Add the frame's rows to `table`, created empty with `columns` ({name: SQL type both
+        engines read}) where it does not exist; its rows stay. Return how many were added."""
+
+    @abstractmethod
     def fingerprint(self, table: str) -> str:
         """Rows and an order-free hash of every value of a build table: equal when nothing in
         it changed, cheap enough to take on every run."""
@@ -195,6 +200,15 @@ class DuckDBWarehouse(Warehouse):
             con.register("frame", frame)
             con.execute(f"create or replace table {table} as select * from frame")
             return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+    def append_table(self, table: str, frame: pd.DataFrame, columns: dict[str, str]) -> int:
+        with connect(self.path) as con:
+            con.execute(f"create schema if not exists {table.split('.')[0]}")
+            con.execute(f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in columns.items())})")
+            con.register("frame", frame[list(columns)])
+            con.execute(f"insert into {table} by name select {', '.join(f'cast({n} as {t}) as {n}' for n, t in columns.items())} "
+                        "from frame")
+        return len(frame)
 
     def stage_scores(self, scores: pd.DataFrame | Path) -> int:
         """Write this run's scores (a frame, or the Parquet file streaming scoring wrote) into the

@@ -226,7 +226,8 @@ def train(as_of: date, settings: Settings, config: TrainConfig | None = None) ->
     """Trains every candidate (LightGBM, BG/NBD + Gamma-Gamma, their blend, the transformer) on
     the same time-based split and logs each to MLflow.
 
-    What they learnt from is remembered, for `training_examples_changed`."""
+    What they learnt from is remembered, for `training_examples_changed`; the candidates carry
+    when they were trained (UTC), for the warehouse's model_evaluation."""
     from ml.data import warehouse
     from ml.training import registry, tracking
     from ml.training.candidates import train_candidates
@@ -235,13 +236,15 @@ def train(as_of: date, settings: Settings, config: TrainConfig | None = None) ->
     with warehouse.opened(settings) as wh:
         learnt_from = wh.fingerprint("training_examples")
     results = train_candidates(training_examples(settings), config or train_config(settings), experiment)
+    trained_at = warehouse.utc_now().isoformat()
     trained_on(settings).write_text(json.dumps({"fingerprint": learnt_from, "as_of": as_of.isoformat()}))
     # XComs are JSON: an undefined metric (NaN, e.g. ROC-AUC on a one-class holdout) travels as None.
     def defined(metrics: dict[str, float]) -> dict[str, float | None]:
         return {k: (None if registry.undefined(v) else v) for k, v in metrics.items()}
 
     return [{**asdict(r), "metrics": defined(r.metrics),
-             "cutoff_metrics": {date: defined(metrics) for date, metrics in r.cutoff_metrics.items()}}
+             "cutoff_metrics": {date: defined(metrics) for date, metrics in r.cutoff_metrics.items()},
+             "trained_at": trained_at}
             for r in results]
 
 
@@ -265,11 +268,16 @@ def training_examples_changed(as_of: date, settings: Settings) -> bool:
       timedelta(minutes=30), retries=1)
 def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[dict]:
     """Registers every candidate; the gate promotes the best to champion when it beats the
-    champion, re-scored on each of the candidates' holdout cutoffs."""
+    champion, re-scored on each of the candidates' holdout cutoffs.
+
+    Every candidate's holdout metrics, version and verdict, and its calibration and cumulative
+    gain curves, are then appended to the build schema's `model_evaluation` and `model_curves`,
+    which the next publish gives analysts."""
     import mlflow
 
+    from ml.data import warehouse
     from ml.models.features import model_input
-    from ml.training import registry, tracking
+    from ml.training import history, registry, tracking
     from ml.training.metrics import churn_metrics, order_metrics
 
     tracking.configure(settings)
@@ -287,6 +295,8 @@ def register(as_of: date, settings: Settings, candidates: list[dict]) -> list[di
             }
     registrations = registry.register_candidates(candidates, settings.model_name, champion_metrics,
                                                  settings.promotion_margin)
+    with warehouse.opened(settings) as wh:
+        history.record(wh, candidates, registrations, settings.model_name)
     return [asdict(r) for r in registrations]
 
 
@@ -411,10 +421,14 @@ def validate_marts(as_of: date, settings: Settings) -> dict:
 @step("Nothing analysts read changed; re-run the date once the message's cause is fixed.",
       timedelta(minutes=10), retries=1)
 def publish(as_of: date, settings: Settings) -> dict[str, int]:
-    """Writes every dbt model tagged `published` into a new analysts' database and renames it
-    over `analytics.duckdb` (on Spark: a new schema the views of `analytics` then point at):
-    nothing analysts read changed before this task."""
+    """Writes every dbt model tagged `published`, and the training runs' `model_evaluation` and
+    `model_curves`, into a new analysts' database and renames it over `analytics.duckdb` (on
+    Spark: a new schema the views of `analytics` then point at): nothing analysts read changed
+    before this task.
+
+    A shop that has never trained gets the two training tables empty."""
     from ml.data import dbt_runner, warehouse
+    from ml.training import history
 
     with warehouse.opened(settings) as wh:
-        return wh.publish(as_of, dbt_runner.published_models(settings))
+        return wh.publish(as_of, dbt_runner.published_models(settings) + history.ensure(wh))

@@ -66,8 +66,9 @@ def log_baseline(models: list[tuple[pd.Timestamp, object]], split: Split, truth_
     mlflow.log_params({"family": live.family, "train_examples": len(split.before(split.cutoffs[-1])),
                        "holdout_as_of": split.holdout_as_of, "seed": seed})
     holdouts = {cutoff: split.at(cutoff) for cutoff, _ in models}
-    metrics, by_cutoff = evaluate.log_backtest(
+    metrics, by_cutoff, curves = evaluate.log_backtest(
         {day(cutoff): (model.predict(holdouts[cutoff]), holdouts[cutoff]) for cutoff, model in models}, truth_cuts)
     with tempfile.TemporaryDirectory() as tmp:
         model_uri = log_customer_model(live.save(Path(tmp) / "model"), live.family)
-    return TrainResult(live.family, mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of, by_cutoff)
+    return TrainResult(live.family, mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of, by_cutoff,
+                       curves)

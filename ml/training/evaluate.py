@@ -2,8 +2,9 @@
 
 `holdout_metrics` turns one candidate's scores on one cutoff into the metrics the registry gate
 and the MLflow comparison table read; `log_backtest` logs them for every holdout cutoff with
-their mean and spread, and the plots of the newest; `log_comparison` puts every candidate side
-by side, each cutoff beside the mean.
+their mean and spread, and the plots of the newest, whose points it returns for the warehouse
+(ml/training/history.py); `log_comparison` puts every candidate side by side, each cutoff
+beside the mean.
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def log_next_order(cutoffs: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def log_backtest(cutoffs: dict[str, tuple[pd.DataFrame, pd.DataFrame]], truth_cuts: list[float]
-                 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+                 ) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
     """A candidate's scores and the holdout rows on each holdout cutoff (by date, oldest first):
     the metrics on each, logged as `holdout_<metric>/<date>`, and their mean and spread, logged
     as `holdout_<metric>` and `holdout_<metric>_sd`, with the plots of the newest cutoff.
-    Returns (mean and spread, metrics by cutoff)."""
+    Returns (mean and spread, metrics by cutoff, the newest cutoff's churn curves as plotted:
+    {curve: {"x": [...], "y": [...]}}, see metrics.churn_curves)."""
     import mlflow
 
     from ml.training.registry import mean_metrics
@@ -106,9 +108,11 @@ def log_backtest(cutoffs: dict[str, tuple[pd.DataFrame, pd.DataFrame]], truth_cu
     mlflow.log_metrics({f"holdout_{k}": v for k, v in summary.items()})
     mlflow.log_metrics({f"holdout_{k}/{date}": v for date, metrics in by_cutoff.items() for k, v in metrics.items()})
     scores, holdout = cutoffs[max(cutoffs)]
-    m.log_plots(holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy(),
-                tiers.tier_names(truth_cuts, holdout["future_spend"].to_numpy("float64")), scores["value_tier"].to_numpy())
-    return summary, by_cutoff
+    churned, probability = holdout["churned"].astype(int).to_numpy(), scores["churn_probability"].to_numpy()
+    curves = m.churn_curves(churned, probability)
+    m.log_plots(churned, probability, tiers.tier_names(truth_cuts, holdout["future_spend"].to_numpy("float64")),
+                scores["value_tier"].to_numpy(), curves)
+    return summary, by_cutoff, {name: {"x": x.tolist(), "y": y.tolist()} for name, (x, y) in curves.items()}
 
 
 def log_comparison(candidates: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:

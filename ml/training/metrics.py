@@ -103,16 +103,42 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float((abs(nonzero["predicted"] - nonzero["actual"]) / nonzero["actual"]).mean()) if len(nonzero) else float("nan")
 
 
-def log_plots(truth: np.ndarray, probability: np.ndarray, tier_truth: np.ndarray, tier_predicted: np.ndarray) -> None:
-    """Log ROC, calibration, cumulative gain and tier confusion matrix to the active MLflow run."""
+def churn_curves(truth: np.ndarray, probability: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The points of the churn forecast's calibration and cumulative gain curves, (x, y) each:
+    what the plots draw and what the warehouse keeps (ml/training/history.py)."""
+    return {"calibration": calibration_points(truth, probability), "cumulative_gain": gain_points(truth, probability)}
+
+
+def calibration_points(truth: np.ndarray, probability: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Mean predicted churn probability (x) against the observed churn rate (y) in `bins`
+    equal-count bins of the probability (sklearn's quantile bins; tied edges merge bins)."""
+    observed, predicted = calibration_curve(truth, probability, n_bins=bins, strategy="quantile")
+    return predicted, observed
+
+
+def gain_points(truth: np.ndarray, score: np.ndarray, steps: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Share of customers contacted, highest score first (x: 0 to 1 in `steps` steps), against
+    the share of all churners among them (y): from (0, 0) to (1, 1). None without churners."""
+    if len(truth) == 0 or truth.sum() == 0:
+        return np.array([]), np.array([])
+    found = np.concatenate([[0.0], np.cumsum(truth[np.argsort(-score, kind="stable")])]) / truth.sum()
+    contacted = np.round(np.linspace(0, 1, steps + 1) * len(truth)).astype(int)
+    return contacted / len(truth), found[contacted]
+
+
+def log_plots(truth: np.ndarray, probability: np.ndarray, tier_truth: np.ndarray, tier_predicted: np.ndarray,
+              curves: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    """Log ROC, calibration, cumulative gain (the points of `churn_curves`, given or computed)
+    and tier confusion matrix to the active MLflow run."""
     import mlflow
 
-    for name, figure in _plots(truth, probability, tier_truth, tier_predicted).items():
+    curves = curves or churn_curves(truth, probability)
+    for name, figure in _plots(truth, probability, tier_truth, tier_predicted, curves).items():
         mlflow.log_figure(figure, f"plots/{name}.png")
         plt.close(figure)
 
 
-def _plots(truth, probability, tier_truth, tier_predicted) -> dict[str, plt.Figure]:
+def _plots(truth, probability, tier_truth, tier_predicted, curves) -> dict[str, plt.Figure]:
     figures = {}
     if len(np.unique(truth)) == 2:
         fpr, tpr, _ = roc_curve(truth, probability)
@@ -122,16 +148,15 @@ def _plots(truth, probability, tier_truth, tier_predicted) -> dict[str, plt.Figu
         ax.set(xlabel="False positive rate", ylabel="True positive rate", title="Churn ROC (holdout)")
         ax.legend(loc="lower right")
         figures["roc"] = fig
-    observed, predicted = calibration_curve(truth, probability, n_bins=10, strategy="quantile")
+    predicted, observed = curves["calibration"]
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot(predicted, observed, marker="o")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set(xlabel="Predicted churn probability", ylabel="Observed churn rate", title="Calibration (holdout)")
     figures["calibration"] = fig
-    order = np.argsort(-probability)
-    gain = np.concatenate([[0], np.cumsum(truth[order]) / max(truth.sum(), 1)])
+    contacted, found = curves["cumulative_gain"]
     fig, ax = plt.subplots(figsize=(4, 4))
-    ax.plot(np.linspace(0, 1, len(gain)), gain, label="model")
+    ax.plot(contacted, found, marker=".", label="model")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     ax.set(xlabel="Share of customers contacted", ylabel="Share of churners found", title="Cumulative gain")
     ax.legend(loc="lower right")

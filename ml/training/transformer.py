@@ -25,7 +25,7 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -59,7 +59,8 @@ STATE_CACHE_SHARE = 0.4
 class TrainResult:
     """One fitted candidate, logged to MLflow: what the registry needs to register and gate it.
     `metrics` are the means over the holdout cutoffs (with each one's spread as `<metric>_sd`),
-    `cutoff_metrics` the metrics on each cutoff, by date."""
+    `cutoff_metrics` the metrics on each cutoff, by date, `curves` the newest cutoff's churn
+    calibration and cumulative gain points ({curve: {"x": [...], "y": [...]}}), as plotted."""
 
     family: str
     run_id: str
@@ -67,6 +68,7 @@ class TrainResult:
     metrics: dict[str, float]
     holdout_as_of: str
     cutoff_metrics: dict[str, dict[str, float]]
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -248,7 +250,7 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
               split.validation)
     raws = {date: fitted.raw(variants, precision, rows, batch_size, f"evaluated on {date}")
             for date, rows in holdouts.items()}
-    metrics, by_cutoff = evaluate.log_backtest(
+    metrics, by_cutoff, curves = evaluate.log_backtest(
         {date: (predictor.scores_of(fitted.prep, raws[date], predictor.has_review(rows)), rows)
          for date, rows in holdouts.items()}, truth_cuts)
     calibrate(fitted, raws[split.holdout_as_of], holdouts[split.holdout_as_of])
@@ -258,7 +260,7 @@ def run_transformer(split: Split, config: TrainConfig, truth_cuts: list[float]) 
         folder = predictor.save(fitted.model.cpu(), fitted.tokenizer, fitted.prep, Path(tmp) / "model")
         model_uri = log_customer_model(folder, "transformer")
     return TrainResult("transformer", mlflow.active_run().info.run_id, model_uri, metrics, split.holdout_as_of,
-                       by_cutoff)
+                       by_cutoff, curves)
 
 
 def judge_precisions(fitted: Fitted, variants: predictor.ModelVariants, holdout: pd.DataFrame,
