@@ -5,7 +5,7 @@ For each size an analysts' database is generated with the published tables' colu
 shop's proportions: two scoring dates a week apart (customer_scores and next_best_action hold
 both, customer_segments the newest), a churn alert list of 100 a date, 5 recommendations and
 about one review per customer, eight weeks of three campaigns' effects, two training runs of
-three candidates with their calibration and gain curves. Each page then runs as `streamlit run`
+three candidates with their calibration and gain curves (model_evaluation, model_curves). Each page then runs as `streamlit run`
 runs it for a browser (Streamlit's AppTest, in this process) with an empty cache, as a page
 opened for the first time after a run's swap; the time is from the start of the script to the
 last element drawn, its queries included, the best of `--repeats`.
@@ -112,6 +112,22 @@ def generate(path: Path, customers: int) -> None:
                    0.02 as orders_effect_low, 0.18 as orders_effect_high, 30.0 as treated_spend, 25.0 as holdout_spend,
                    5.0 as spend_effect, -1.0 as spend_effect_low, 11.0 as spend_effect_high
             from (select unnest({ACTIONS[1:4]}) as campaign) cross join range(8) t(w)""")
+        con.execute(f"""create table model_evaluation as
+            select timestamp '{DATES[0]}' - interval (7 * run) day as trained_at, 'run' || run || family as run_id,
+                   'clm-customer-model' as model_name, family as model_family, (run * 3 + f + 1)::bigint as model_version,
+                   f = 0 as promoted, date '{DATES[0]}' - 90 as holdout_as_of, 3 as holdout_cutoffs,
+                   {customers * 3}::bigint as holdout_rows, 0.8 - f / 20 as roc_auc, 0.7 - f / 20 as pr_auc,
+                   0.15 as brier, 0.02 as ece, 2.5 as lift_top10, 0.5 as churn_rate, 0.5 as mean_probability,
+                   0.6 as spend_spearman, 0.5 as spend_gini, 0.2 as spend_decile_mape, 0.05 as spend_aggregate_error,
+                   0.8 as orders_mae, 0.6 as orders_pearson, 1.1 as orders_poisson_deviance,
+                   0.05 as orders_aggregate_error, 0.6 as tier_macro_f1, null::double as sentiment_macro_f1
+            from range(2) r(run) cross join (select unnest(['transformer', 'lightgbm', 'bg_nbd']) as family,
+                                                    generate_subscripts(['transformer', 'lightgbm', 'bg_nbd'], 1) - 1 as f)""")
+        con.execute("""create table model_curves as
+            select trained_at, run_id, model_family, model_version, curve, point, point / 20 as x,
+                   case when curve = 'calibration' then point / 20 else sqrt(point / 20) end as y
+            from model_evaluation cross join (select unnest(['calibration', 'cumulative_gain']) as curve)
+            cross join range(21) p(point)""")
         con.execute("drop table people")
 
 

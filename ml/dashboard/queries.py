@@ -127,9 +127,10 @@ def segment_moves(path: Path) -> pd.DataFrame:
         now as (select customer_id, rfm_segment from next_best_action where as_of = (select max(as_of) from dates)),
         before as (select customer_id, rfm_segment from next_best_action
                    where as_of = (select min(as_of) from dates) and (select count(*) from dates) = 2)
-        select before.rfm_segment as previous_segment, now.rfm_segment as segment, count(*) as customers
+        select (select min(as_of) from dates) as previous_as_of, before.rfm_segment as previous_segment,
+               now.rfm_segment as segment, count(*) as customers
         from now inner join before using (customer_id)
-        group by 1, 2 order by 1, 2""")
+        group by 2, 3 order by 2, 3""")
 
 
 # Churn alerts

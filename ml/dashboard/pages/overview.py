@@ -31,6 +31,7 @@ with page("Overview"):
     if moves.empty:
         st.info("One scoring date so far: the moves show after the next run.")
     else:
-        st.caption(f"Customers by their segment on {trend['as_of'].iloc[-2]} (rows) and on {as_of} (columns).")
+        previous = moves["previous_as_of"].iloc[0].date()
+        st.caption(f"Customers by their segment on {previous} (rows) and on {as_of} (columns).")
         table = moves.pivot_table(index="previous_segment", columns="segment", values="customers", fill_value=0)
         st.dataframe(table.astype(int))
