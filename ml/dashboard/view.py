@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from ml import settings as settings_module
@@ -47,3 +49,9 @@ def page(title: str) -> Iterator[None]:
 
 def money(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def over_time(frame: pd.DataFrame, y: str, title: str) -> None:
+    """`y` by scoring date as a line with its points: a first date is a point, not nothing."""
+    st.altair_chart(alt.Chart(frame).mark_line(point=True).encode(x=alt.X("as_of:T", title="scoring date"),
+                                                                  y=alt.Y(f"{y}:Q", title=title)), width="stretch")

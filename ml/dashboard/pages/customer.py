@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ml.dashboard.queries import story
-from ml.dashboard.view import ask, latest, page
+from ml.dashboard.view import ask, latest, over_time, page
 
 with page("Customer"):
     as_of = latest()
@@ -17,10 +17,12 @@ with page("Customer"):
         st.markdown(story(profile))
         history = ask("customer_history", customer_id)
         left, right = st.columns(2)
-        left.subheader("Churn probability over time")
-        left.line_chart(history, x="as_of", y="churn_probability")
-        right.subheader("Expected spend over time")
-        right.line_chart(history, x="as_of", y="expected_spend")
+        with left:
+            st.subheader("Churn probability over time")
+            over_time(history, "churn_probability", "churn probability")
+        with right:
+            st.subheader("Expected spend over time")
+            over_time(history, "expected_spend", "expected spend")
         st.subheader("Recommendations")
         st.dataframe(ask("customer_recommendations", customer_id), hide_index=True)
         st.subheader("Reviews and their sentiment")

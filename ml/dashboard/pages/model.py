@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ml.dashboard.view import ask, latest, page
+from ml.dashboard.view import ask, latest, over_time, page
 
 DIAGONAL = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})
 
@@ -29,7 +29,7 @@ with page("Model"):
         st.info("The training run of the scoring model is not in model_evaluation (a model promoted before "
                 "clm published its metrics): they show after the next `clm train`.")
     else:
-        st.caption(f"Holdout up to {candidates['holdout_as_of'].iloc[0]}, {int(candidates['holdout_rows'].iloc[0]):,} "
+        st.caption(f"Holdout up to {pd.Timestamp(candidates['holdout_as_of'].iloc[0]).date()}, {int(candidates['holdout_rows'].iloc[0]):,} "
                    "customer rows; scoring marks the model that scores now.")
         st.table(candidates.drop(columns=["holdout_as_of", "holdout_rows"]).style.format(
             {c: "{:.3f}" for c in ("roc_auc", "pr_auc", "brier", "ece", "lift_top10", "spend_spearman")},
@@ -45,5 +45,5 @@ with page("Model"):
             st.altair_chart(plot(curves[curves["curve"] == "cumulative_gain"], "share of customers contacted",
                                  "share of churners reached"), width="stretch")
     st.subheader("Drift of the mean churn probability across scoring dates")
-    st.line_chart(trend, x="as_of", y="mean_churn_probability")
+    over_time(trend, "mean_churn_probability", "mean churn probability")
     st.table(trend.style.format({"mean_churn_probability": "{:.3f}"}).hide(axis="index"))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ml.dashboard.view import ask, latest, money, page
+from ml.dashboard.view import ask, latest, money, over_time, page
 
 with page("Overview"):
     as_of = latest()
@@ -16,7 +16,7 @@ with page("Overview"):
 
     st.subheader("Mean churn probability by scoring date")
     trend = ask("churn_by_date")
-    st.line_chart(trend, x="as_of", y="mean_churn_probability")
+    over_time(trend, "mean_churn_probability", "mean churn probability")
 
     left, right = st.columns(2)
     with left:
