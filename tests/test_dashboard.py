@@ -6,9 +6,11 @@ browser: tests/test_ui.py."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ml.dashboard import queries
 from tests.conftest import clm, clm_env
 
 APP = str(Path(__file__).resolve().parents[1] / "ml" / "dashboard" / "app.py")
@@ -84,6 +87,8 @@ def test_overview_shows_the_sql_of_the_newest_date(two_days, monkeypatch):
     assert metrics["Customers scored"] == f"{customers:,}"
     high = sql(two_days, "select avg((risk_band = 'high')::int) as share from next_best_action where as_of = '2026-01-08'")
     assert metrics["Share at risk (risk band high)"] == f"{high['share'][0]:.1%}"
+    mean = sql(two_days, "select avg(churn_probability) as p from customer_scores where as_of::date = '2026-01-08'")
+    assert metrics["Mean churn probability"] == f"{mean['p'][0]:.1%}"
     alerts = sql(two_days, "select count(*) as n, sum(value_at_stake) as v from churn_alerts where as_of::date = '2026-01-08'")
     assert metrics[f"Value at stake ({alerts['n'][0]:,} alerts)"] == f"{alerts['v'][0]:,.0f}"
     # Moves: customers by their segment on each date, from next_best_action's history.
@@ -120,16 +125,31 @@ def test_the_alert_list_is_the_sql_filtered_and_paged(two_days, monkeypatch):
 
 
 @pytest.mark.slow
+def test_the_call_list_pages_and_its_csv_are_the_sql_rows_in_rank_order(two_days):
+    # churn_alerts holds the newest date's list; pages of 5 here, of 50 on the page.
+    everyone = sql(two_days, "select alert_rank, customer_id from churn_alerts order by alert_rank")
+    assert len(everyone) > 5
+    second = queries.alerts(two_days, date(2026, 1, 8), queries.Alerts(), limit=5, offset=5)
+    assert list(second["alert_rank"]) == list(everyone["alert_rank"][5:10])
+    csv = pd.read_csv(io.StringIO(queries.alerts(two_days, date(2026, 1, 8), queries.Alerts(), None).to_csv(index=False)),
+                      dtype={"customer_id": str})
+    assert list(csv["customer_id"]) == list(everyone["customer_id"])
+
+
+@pytest.mark.slow
 def test_actions_show_customers_cost_and_holdout_per_action(two_days, monkeypatch):
     app = opened(two_days, monkeypatch, "pages/actions.py")
     assert not app.exception
     expected = sql(two_days, """select action, count(*) as customers, count(*) filter (where in_holdout) as held_out,
-        sum(cost) as cost from next_best_action where as_of = '2026-01-08' group by 1""").set_index("action")
+        avg(in_holdout::int) as holdout_share, sum(cost) as cost, sum(value_at_stake) as value_at_stake
+        from next_best_action where as_of = '2026-01-08' group by 1""").set_index("action")
     table = app.table[0].value.set_index("action")
     assert set(table.index) == set(expected.index)
     for action, row in expected.iterrows():
         assert table.loc[action, "customers"] == row["customers"] and table.loc[action, "held_out"] == row["held_out"]
         assert table.loc[action, "cost"] == pytest.approx(row["cost"])
+        assert table.loc[action, "holdout_share"] == pytest.approx(row["holdout_share"])
+        assert table.loc[action, "value_at_stake"] == pytest.approx(row["value_at_stake"])
 
 
 @pytest.mark.slow
@@ -141,8 +161,8 @@ def test_one_customer_in_words_with_history_reasons_and_recommendations(two_days
     words = shown(app)
     assert f"Customer {top['customer_id']} is in the {top['rfm_segment'] or 'no orders yet'} segment" in words
     assert top["churn_reason_1"] in words and "number 1 on today's call list" in words
-    recommended = sql(two_days, "select product_name from recommendations where customer_id = ? order by rank",
-                      [top["customer_id"]])
+    recommended = sql(two_days, """select product_name from recommendations
+        where customer_id = ? and as_of = (select max(as_of) from recommendations) order by rank""", [top["customer_id"]])
     assert list(app.dataframe[0].value["product_name"]) == list(recommended["product_name"])
     # Another customer by id; an unknown id is a sentence.
     app.text_input[0].set_value("no-such-customer").run()

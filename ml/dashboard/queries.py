@@ -12,6 +12,7 @@ with one sentence saying what to do; the pages show that sentence instead of a t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,10 @@ import pandas as pd
 # What a clm analysts' database holds at least; a file without them is someone else's.
 REQUIRED = ("customer_scores", "customer_segments", "churn_alerts", "next_best_action")
 NO_RUN = "No run has published yet: run `clm run` (or `make demo`), then reload this page."
+# One query at a time in this process: DuckDB hands a new connection the database instance a
+# connection still open in the process holds, so a session's query during another's would read
+# the file that other opened, the run before a swap, and the cache would keep it as the new run's.
+OPEN = threading.Lock()
 
 
 class Unavailable(Exception):
@@ -43,18 +48,25 @@ def signature(path: Path) -> tuple[int, int]:
         stat = path.stat()
     except FileNotFoundError:
         raise Unavailable(f"There is no analysts' database at {path}. {NO_RUN}") from None
+    except OSError as error:
+        raise Unavailable(f"The analysts' database at {path} cannot be read ({error.strerror}): give this "
+                          "process read access to it and its folder.") from None
     return stat.st_ino, stat.st_mtime_ns
 
 
 def read(path: Path, sql: str, params: list | None = None) -> pd.DataFrame:
     """Run one query on the file as it is now, read-only."""
     signature(path)
+    with OPEN:
+        return _read(path, sql, params)
+
+
+def _read(path: Path, sql: str, params: list | None) -> pd.DataFrame:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
-        first = str(error).strip().splitlines()[0]
-        raise Unavailable(f"{path} could not be opened as the analysts' DuckDB database ({first}). Point "
-                          "CLM_ANALYTICS_DB at the file `clm info` names, or run `clm run` to write it.") from None
+        raise Unavailable(f"{path} could not be opened as the analysts' DuckDB database ({first_line(error)}). "
+                          "Point CLM_ANALYTICS_DB at the file `clm info` names, or run `clm run` to write it.") from None
     try:
         tables = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
         missing = [t for t in REQUIRED if t not in tables]
@@ -64,11 +76,17 @@ def read(path: Path, sql: str, params: list | None = None) -> pd.DataFrame:
         try:
             return con.execute(sql, params or []).df()
         except (duckdb.BinderException, duckdb.CatalogException) as error:
-            first = str(error).strip().splitlines()[0]
-            raise Unavailable(f"{path} lacks what this page reads ({first}): another version of clm published it. "
-                              "Run `clm run` to publish it again.") from None
+            raise Unavailable(f"{path} lacks what this page reads ({first_line(error)}): another version of clm "
+                              "published it. Run `clm run` to publish it again.") from None
+        except duckdb.Error as error:
+            raise Unavailable(f"DuckDB could not answer this page from {path} ({first_line(error)}). Reload the page; "
+                              "if it stays, run `clm restore` to go back to the run before.") from None
     finally:
         con.close()
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
 
 
 def latest_date(path: Path) -> date:
@@ -108,15 +126,16 @@ def churn_by_date(path: Path) -> pd.DataFrame:
 
 
 def segment_sizes(path: Path) -> pd.DataFrame:
+    """Customers per RFM segment in customer_segments, with the date it holds (its as_of)."""
     return read(path, """
-        select coalesce(rfm_segment, 'no orders yet') as rfm_segment, count(*) as customers
-        from customer_segments group by 1 order by customers desc, rfm_segment""")
+        select max(as_of) as as_of, coalesce(rfm_segment, 'no orders yet') as rfm_segment, count(*) as customers
+        from customer_segments group by 2 order by customers desc, rfm_segment""")
 
 
 def lifecycle_stages(path: Path) -> pd.DataFrame:
     return read(path, """
-        select lifecycle_stage, count(*) as customers
-        from customer_segments group by 1 order by customers desc, lifecycle_stage""")
+        select max(as_of) as as_of, lifecycle_stage, count(*) as customers
+        from customer_segments group by 2 order by customers desc, lifecycle_stage""")
 
 
 def segment_moves(path: Path) -> pd.DataFrame:
@@ -127,10 +146,11 @@ def segment_moves(path: Path) -> pd.DataFrame:
         now as (select customer_id, rfm_segment from next_best_action where as_of = (select max(as_of) from dates)),
         before as (select customer_id, rfm_segment from next_best_action
                    where as_of = (select min(as_of) from dates) and (select count(*) from dates) = 2)
-        select (select min(as_of) from dates) as previous_as_of, before.rfm_segment as previous_segment,
+        select (select min(as_of) from dates) as previous_as_of, (select max(as_of) from dates) as as_of,
+               before.rfm_segment as previous_segment,
                now.rfm_segment as segment, count(*) as customers
         from now inner join before using (customer_id)
-        group by 2, 3 order by 2, 3""")
+        group by 3, 4 order by 3, 4""")
 
 
 # Churn alerts
@@ -247,18 +267,24 @@ def story(profile: dict) -> str:
     """The customer in words: what a marketer would say on the phone before calling."""
     reasons = [profile.get(f"churn_reason_{i}") for i in (1, 2, 3)]
     reasons = [r for r in reasons if isinstance(r, str) and r]
-    orders = int(profile["frequency"] or 0)
-    segment = profile["rfm_segment"] if isinstance(profile["rfm_segment"], str) else "no orders yet"
+    def known(key: str) -> bool:
+        return profile.get(key) is not None and not pd.isna(profile[key])
+
+    orders = int(profile["frequency"]) if known("frequency") else 0
+    segment = profile["rfm_segment"] if known("rfm_segment") else "no orders yet"
+    last = f", the last {int(profile['recency_days'])} days ago" if known("recency_days") else ""
+    spent = f" worth {profile['monetary']:,.2f}" if known("monetary") else ""
     parts = [f"Customer {profile['customer_id']} is in the {segment} segment ({profile['lifecycle_stage']}), "
-             + (f"with {orders} order{'s' if orders != 1 else ''} worth {profile['monetary'] or 0:,.2f} so far, "
-                f"the last {int(profile['recency_days'])} days ago." if orders else "with no order yet.")]
-    parts.append(f"On {pd.Timestamp(profile['as_of']).date()} the model gives a {profile['churn_probability']:.0%} chance of churning "
-                 f"and expects {profile['expected_spend'] or 0:,.2f} of spend ({profile['value_tier']} value tier).")
+             + (f"with {orders} order{'s' if orders != 1 else ''}{spent} so far{last}." if orders else "with no order yet.")]
+    if known("churn_probability"):
+        spend = f" and expects {profile['expected_spend']:,.2f} of spend" if known("expected_spend") else ""
+        parts.append(f"On {pd.Timestamp(profile['as_of']).date()} the model gives a {profile['churn_probability']:.0%} "
+                     f"chance of churning{spend} ({profile['value_tier']} value tier).")
     if reasons:
         parts.append("The risk rises most with: " + "; ".join(reasons) + ".")
-    if isinstance(profile.get("alert_rank"), (int, float)) and not pd.isna(profile["alert_rank"]):
+    if known("alert_rank"):
         parts.append(f"They are number {int(profile['alert_rank'])} on today's call list.")
-    if profile.get("action"):
+    if known("action"):
         held = " (held out to measure the campaign: no contact)" if profile.get("in_holdout") else ""
         parts.append(f"Next best action: {profile['action']}{held}.")
     return " ".join(parts)
@@ -267,9 +293,10 @@ def story(profile: dict) -> str:
 # The model
 
 SCORING_RUN = """
-    with live as (select any_value(model_version) as model_version from customer_scores where as_of::date = ?),
+    with live as (select any_value(model_name) as model_name, any_value(model_version) as model_version
+                  from customer_scores where as_of::date = ?),
     its_run as (select max(trained_at) as trained_at from model_evaluation
-                where model_version = (select model_version from live))"""
+                where model_name = (select model_name from live) and model_version = (select model_version from live))"""
 
 
 def model_candidates(path: Path, as_of: date) -> pd.DataFrame:

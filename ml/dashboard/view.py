@@ -47,8 +47,12 @@ def page(title: str) -> Iterator[None]:
         st.info(str(error))
 
 
-def money(value: float) -> str:
-    return f"{value:,.0f}"
+def money(value: float | None) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:,.0f}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.1%}"
 
 
 def over_time(frame: pd.DataFrame, y: str, title: str) -> None:
