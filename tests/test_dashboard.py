@@ -7,9 +7,12 @@ browser: tests/test_ui.py."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -66,6 +69,27 @@ def test_a_database_it_cannot_show_gets_one_sentence_on_every_page(tmp_path, mon
             assert not app.exception, (database, page, app.exception)
             assert len(app.info) == 1 and sentence in app.info[0].value, (database, page, shown(app))
             assert "Traceback" not in shown(app)
+
+
+def scored(database: Path, as_of: str) -> None:
+    """A file with the tables the dashboard requires, one customer scored on `as_of`."""
+    with duckdb.connect(str(database)) as con:
+        for table in ("customer_scores", "customer_segments", "churn_alerts", "next_best_action"):
+            con.execute(f"create table {table} as select '1' as customer_id, date '{as_of}' as as_of")
+
+
+def test_a_query_after_a_swap_reads_the_new_file_while_another_reads_the_old(tmp_path):
+    # Two sessions of one server: one still reads the run before when a run swaps its file in.
+    database, new = tmp_path / "analytics.duckdb", tmp_path / "new.duckdb"
+    scored(database, "2026-01-01")
+    scored(new, "2026-01-08")
+    slow = threading.Thread(target=queries.read, args=(database, "select sum(hash(range)) from range(400000000)"))
+    slow.start()
+    time.sleep(0.3)
+    assert slow.is_alive()
+    os.replace(new, database)
+    assert queries.latest_date(database) == date(2026, 1, 8)
+    slow.join()
 
 
 @pytest.fixture(scope="module")
