@@ -39,8 +39,12 @@ def rfm_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         "frequency": np.maximum(orders - 1, 0),
         "recency": np.where(orders > 1, T - last, 0.0),
         "T": T,
-        # Mean order value; Gamma-Gamma reads it for repeat customers only.
-        "monetary_value": np.where(orders > 1, np.nan_to_num(frame["avg_order_value"].to_numpy("float64")), 0.0),
+        # Mean order value; Gamma-Gamma reads it for repeat customers only. Rounded to a millionth:
+        # the warehouse's parallel sums leave its last bit to chance, and that bit moves
+        # Gamma-Gamma's optimum enough to flip a tree's split for some customer between two runs
+        # of the same day.
+        "monetary_value": np.where(orders > 1, np.round(np.nan_to_num(frame["avg_order_value"].to_numpy("float64")), 6),
+                                   0.0),
     })
 
 
