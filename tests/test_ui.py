@@ -339,7 +339,9 @@ def test_the_pages_a_person_opens_render_in_a_browser(chromium, pipeline_home, t
                               "order by alert_rank limit 1").fetchone()
             action, customers = con.execute("select action, count(*) from next_best_action group by 1 "
                                             "order by 2 desc, 1 limit 1").fetchone()
-        pages = dashboard_pages(dashboard, shots)
+        pages = dashboard_pages(dashboard, shots, {
+            "overview": "Customers scored", "churn_alerts": top[1], "actions": action,
+            "customer": f"Customer {top[0]} is in the", "model": "Drift of the mean churn probability"})
         first_alert = pages["churn_alerts"]["first row"]
         assert first_alert.split("\t")[:2] == ["1", top[0]] and all(reason in first_alert for reason in top[1:])
         assert any(row.split("\t")[:2] == [action, str(customers)] for row in pages["actions"]["rows"])
@@ -355,11 +357,11 @@ DASHBOARD = {"overview": "", "churn_alerts": "churn_alerts", "actions": "actions
              "model": "model"}
 
 
-def dashboard_pages(url: str, shots: Path) -> dict[str, dict]:
+def dashboard_pages(url: str, shots: Path, expect: dict[str, str]) -> dict[str, dict]:
     """Every dashboard page in headless Chromium (Playwright driving Debian's chromium), once
-    its content drew: its text, its table's rows (cells tab-separated) and a screenshot
+    its content drew: its text, its tables' rows (cells tab-separated) and a screenshot
     dashboard_<page>.png. Streamlit draws over a websocket after the page loads, so each page
-    is waited for until its title and everything it runs have drawn."""
+    is waited for until the text `expect` names for it shows and its script has ended."""
     from playwright.sync_api import sync_playwright
 
     seen = {}
@@ -369,7 +371,7 @@ def dashboard_pages(url: str, shots: Path) -> dict[str, dict]:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for name, path in DASHBOARD.items():
                 page.goto(f"{url}/{path}")
-                page.locator("h1").first.wait_for(timeout=60_000)
+                page.get_by_text(expect[name]).first.wait_for(timeout=60_000)
                 # Streamlit marks the app as running until the script ends.
                 page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)
                 rows = ["\t".join(cell.inner_text().strip() for cell in row.locator("th, td").all())
