@@ -29,7 +29,7 @@ from ml.models.clv import CLV_FEATURES, NEXT_ORDER_DAYS, clv_features, with_clv_
 from ml.run import steps
 from ml.training import registry, tracking
 from tests.conftest import PII_KEY, TINY, TINY_TRAINING, clm
-from tests.test_gauntlet import with_bad_orders
+from tests.test_gauntlet import with_bad_orders, with_bad_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -46,7 +46,8 @@ TABLES = {
         "quarantine_order_items": ["order_item_id"], "quarantine_products": ["product_id"],
         "quarantine_events": ["event_id"], "quarantine_reviews": ["review_id"],
         "quarantine_campaign_contacts": ["customer_id", "campaign_id"],
-        "quarantine_coupon_redemptions": ["customer_id", "coupon_id"]}.items()},
+        "quarantine_coupon_redemptions": ["customer_id", "coupon_id"],
+        "quarantine_tickets": ["ticket_id", "created_at_raw"]}.items()},
 }
 RELATIVE = 1e-9
 # The spread of a customer's gaps comes from per-period sums of squares (one pass over the
@@ -62,6 +63,7 @@ def both_engines(tmp_path_factory):
     work = tmp_path_factory.mktemp("engines")
     write_shop(generate_shop(dataclasses.replace(TINY, customers=300)), work / "clean")
     with_bad_orders(work / "clean", work / "shop")
+    with_bad_tickets(work / "shop")
     ingest_folder(work / "shop", work / "raw", PII_KEY)
     as_of = date.fromisoformat(str(day_after_last_order(work / "raw")))
     built = {"settings": {}}
@@ -98,7 +100,7 @@ def test_duckdb_and_spark_build_the_same_table(both_engines, table):
     spark = comparable(both_engines["spark"][table], keys)
     assert list(spark.columns) == list(duck.columns)
     assert len(spark) == len(duck)
-    if table in {"customer_features", "training_examples", "quarantine_orders"}:
+    if table in {"customer_features", "training_examples", "quarantine_orders", "quarantine_tickets"}:
         assert len(duck) > 0, f"{table} should have rows to compare"
     for column in duck.columns:
         ours, theirs = duck[column], spark[column]

@@ -95,12 +95,36 @@ def with_bad_orders(shop_dir, folder) -> tuple[pd.DataFrame, dict[str, dict]]:
     return orders, bad
 
 
+def with_bad_tickets(folder) -> dict[str, str]:
+    """Add a bad ticket for each rule of the tickets table to the export in `folder`, and one
+    whose label differs from an intent in case and spaces only (kept); {ticket_id: rule}."""
+    tickets = pd.read_parquet(folder / "tickets.parquet")
+    tickets["ticket_id"] = tickets["ticket_id"].astype(str)
+    tickets["created_at"] = tickets["created_at"].astype(str)
+    good = tickets.iloc[0]
+    bad = {
+        "t1": {"text": "   "},
+        "t2": {"intent": "Shipping"},
+        "t3": {"customer_id": 999_999},
+        "t4": {"created_at": "2099-01-01"},
+        "t5": {"created_at": "yesterday"},
+        "t6": {"customer_id": None},
+        good["ticket_id"]: {"created_at": "2025-12-30"},
+        "t7": {"intent": " Complaint "},
+    }
+    rows = pd.DataFrame([{**good.to_dict(), "ticket_id": ticket, **change} for ticket, change in bad.items()])
+    pd.concat([tickets, rows]).to_parquet(folder / "tickets.parquet", index=False)
+    return {"t1": "missing_text", "t2": "unknown_intent", "t3": "orphan_customer_id", "t4": "future_created_at",
+            "t5": "unparseable_created_at", "t6": "missing_customer_id", good["ticket_id"]: "duplicate_ticket_id"}
+
+
 @pytest.mark.slow
 def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_shop):
     """One shop with a row for each rule; the dbt build sets each aside and keeps the rest."""
     monkeypatch.setenv("CLM_HOME", str(tmp_path / "home"))
     settings = settings_module.load()
     orders, bad = with_bad_orders(tiny_shop, tmp_path / "shop")
+    bad_tickets = with_bad_tickets(tmp_path / "shop")
     ingest_folder(tmp_path / "shop", settings.raw_dir, PII_KEY)
 
     as_of = day_after_last_order(settings.raw_dir)
@@ -109,5 +133,7 @@ def test_every_bad_row_is_quarantined_with_its_rule(tmp_path, monkeypatch, tiny_
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         quarantined = dict(con.execute("select rule, count(*) from build.quarantine_orders group by 1").fetchall())
         orders_counted = con.execute("select sum(frequency) from build.customer_features").fetchone()[0]
+        tickets = dict(con.execute("select ticket_id, rule from build.quarantine_tickets").fetchall())
     assert quarantined == {rule: 1 for rule in bad}
+    assert tickets == bad_tickets
     assert orders_counted == (orders["status"] != "cancelled").sum()

@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from ml.data.synthetic_shop import LEAVING, OPENINGS, ShopConfig, generate_shop
+from ml.data.contract import ticket_intents
+from ml.data.synthetic_shop import LEAVING, OPENINGS, TICKET_BODIES, ShopConfig, generate_shop
 from tests.conftest import TINY
 
 
@@ -18,7 +19,7 @@ def test_other_seed_gives_other_shop():
 
 def test_tables_follow_the_contract_and_keys_join():
     shop = generate_shop(ShopConfig(customers=400, seed=3))
-    assert set(shop) == {"customers", "products", "orders", "order_items", "events", "reviews"}
+    assert set(shop) == {"customers", "products", "orders", "order_items", "events", "reviews", "tickets"}
     assert shop["orders"]["order_id"].is_unique
     assert set(shop["orders"]["customer_id"]) <= set(shop["customers"]["customer_id"])
     assert set(shop["order_items"]["order_id"]) == set(shop["orders"]["order_id"])
@@ -48,3 +49,27 @@ def test_unhappy_customers_review_worse_and_stop_buying_sooner():
     # Some customers stop for good: a long silence before the end of the history.
     assert ((end - last_order).dt.days > 365).mean() > 0.1
     assert np.isfinite(shop["orders"]["amount"]).all()
+
+
+def test_tickets_come_in_every_intent_worded_many_ways_and_leavers_ask_to_cancel():
+    shop = generate_shop(ShopConfig(customers=3000, seed=11))
+    tickets, orders = shop["tickets"], shop["orders"]
+    assert tuple(TICKET_BODIES) == ticket_intents()
+    assert tickets["ticket_id"].is_unique and set(tickets["customer_id"]) <= set(orders["customer_id"])
+    labelled = tickets.dropna(subset=["intent"])
+    assert set(labelled["intent"]) == set(ticket_intents())
+    assert 0.6 < len(labelled) / len(tickets) < 0.8
+    # Each intent in at least six wordings, beyond the greeting, case and sign-off around them.
+    for intent, group in labelled.groupby("intent"):
+        used = {body for body in TICKET_BODIES[intent] if group["text"].str.lower().str.contains(
+            body.split("{")[0].lower(), regex=False).any()}
+        assert len(used) >= 6, intent
+    # Cancellations, then complaints, come from customers who stopped buying far more than praise does.
+    end = pd.Timestamp(ShopConfig().end)
+    last_order = orders.groupby("customer_id")["ordered_at"].max()
+    gone = (end - last_order).dt.days > 180
+    share_gone = labelled.assign(gone=gone.reindex(labelled["customer_id"]).to_numpy()).groupby("intent")["gone"].mean()
+    assert share_gone["cancel_or_unsubscribe"] > 0.65
+    assert share_gone["complaint"] > share_gone["praise"] + 0.2
+    # Some tickets carry the customer's email or a phone number for landing to scrub.
+    assert tickets["text"].str.contains("@example.com").any() and tickets["text"].str.contains(r"\+44 20").any()

@@ -213,6 +213,10 @@ def test_no_raw_email_or_name_reaches_a_published_table(pipeline_home, tiny_shop
                 assert not any(e in v.lower() for v in values for e in emails), f"{table}.{column} holds raw emails"
             # A column that holds the keyed hash says so: an auditor scanning names must not read it as an address.
             assert "email" not in frame.columns, f"{table} names a hash `email`"
+    # Tickets land with the addresses their customers wrote replaced.
+    ticket_text = pd.read_parquet(pipeline_home / "raw" / "tickets.parquet")["text"]
+    assert ticket_text.str.contains("[email]", regex=False).any()
+    assert not any(e in text.lower() for text in ticket_text for e in emails)
     hashes = pd.read_parquet(pipeline_home / "raw" / "customers.parquet")["email"]
     assert hashes.str.fullmatch("[0-9a-f]{64}").all()  # HMAC-SHA256, keyed
     assert (pipeline_home / "pii.key").stat().st_mode & 0o777 == 0o600

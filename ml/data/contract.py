@@ -77,6 +77,12 @@ RAW_TABLES: tuple[RawTable, ...] = (
         required={"customer_id": "VARCHAR", "redeemed_at": "TIMESTAMP"},
         optional={"coupon_id": "VARCHAR", "campaign_id": "VARCHAR"},
     ),
+    RawTable(
+        "tickets",
+        required={"ticket_id": "VARCHAR", "customer_id": "VARCHAR", "created_at": "TIMESTAMP", "text": "VARCHAR"},
+        # The help desk's label, where an agent set one: one of the dbt var ticket_intents.
+        optional={"intent": "VARCHAR"},
+    ),
 )
 
 
@@ -91,9 +97,19 @@ class Limits:
 
 
 @cache
+def _dbt_vars() -> dict:
+    return yaml.safe_load((PROJECT_DIR / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+
+
 def limits() -> Limits:
-    variables = yaml.safe_load((PROJECT_DIR / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    variables = _dbt_vars()
     return Limits(float(variables["max_plausible_number"]), str(variables["earliest_timestamp"]))
+
+
+def ticket_intents() -> tuple[str, ...]:
+    """The intents a support ticket can carry (the dbt var ticket_intents): the labels the help
+    desk sets and the intent classifier predicts. A raw label outside them is quarantined."""
+    return tuple(_dbt_vars()["ticket_intents"])
 
 
 class ContractError(ValueError):

@@ -11,7 +11,10 @@ carry real signal and the models have something true to learn:
   (low satisfaction, a bad last experience) leave far more often;
 * unhappy customers return and cancel more, rate lower and write negative reviews;
 * every order comes with a browsing session (views, cart, purchase) and customers also browse
-  without buying, less so once they have left.
+  without buying, less so once they have left;
+* customers write to support about their orders: where an order is, returns, questions before
+  buying, discounts (the deal-prone), praise (the delighted), complaints after a bad experience
+  and, among those about to leave, cancelling their account.
 
 The same seed always gives byte-identical tables.
 """
@@ -47,6 +50,87 @@ BAD_ASPECTS = ("Delivery took two weeks.", "The box was damaged.", "Feels cheap.
 LEAVING = ("This was my last order here.", "I am closing my account.", "Going back to my old shop.",
            "Never again with this store.")
 STAYING = ("Already planning my next order.", "My go-to shop now.", "Will be back soon.")
+# Support tickets, worded many ways: a greeting, what the ticket is about, sometimes a detail,
+# the customer's email or phone number (landing scrubs them), a sign-off. {order} is the order's
+# number, {category} a category the customer buys, {days} days since the order.
+TICKET_BODIES = {
+    "where_is_my_order": (
+        "Where is my order {order}? It has been {days} days.",
+        "My parcel {order} still hasn't arrived.",
+        "Could you tell me when order #{order} will be delivered?",
+        "The tracking for {order} has not moved in days.",
+        "Any update on my delivery? Order {order}.",
+        "I ordered {days} days ago and nothing yet. Order number {order}.",
+        "has my order {order} been shipped",
+        "Still waiting for my {category} order, it was due last week.",
+    ),
+    "return_or_refund": (
+        "I would like to return order {order}.",
+        "How do I send back the {category} items from order {order}?",
+        "I returned my parcel two weeks ago and have not been refunded.",
+        "Please refund order {order}, the item does not fit.",
+        "Can I get my money back for order {order}?",
+        "I need a return label for order #{order}.",
+        "where is my refund for {order}",
+        "Wrong size, I want to exchange or return it.",
+    ),
+    "cancel_or_unsubscribe": (
+        "Please close my account.",
+        "Delete my account and all my data.",
+        "Unsubscribe me from all your emails.",
+        "I want to cancel my membership.",
+        "Stop sending me newsletters, and remove my account.",
+        "How do I delete my customer account?",
+        "please cancel my subscription",
+        "I no longer want to shop here. Close my account.",
+    ),
+    "product_question": (
+        "Does the {category} range come in other sizes?",
+        "Is this item in stock again soon?",
+        "What material is the {category} product made of?",
+        "Can you tell me if this works with my older model?",
+        "Are the {category} items suitable for children?",
+        "What are the dimensions of this product?",
+        "is there a warranty on {category} products",
+        "Will you restock the {category} item I looked at?",
+    ),
+    "complaint": (
+        "The item in order {order} arrived broken.",
+        "Very poor quality, it fell apart after a week.",
+        "The courier left my parcel in the rain and everything is ruined.",
+        "Order {order} arrived {days} days late and the box was crushed.",
+        "This is the second time I received the wrong item.",
+        "I am really unhappy with the {category} product, it looks nothing like the photos.",
+        "your delivery service is terrible",
+        "Part of order {order} was missing and nobody answers my emails.",
+    ),
+    "discount_request": (
+        "Do you have a discount code for my next order?",
+        "Is there a sale coming up on {category}?",
+        "Can I get a voucher as a regular customer?",
+        "I saw a cheaper price elsewhere, can you match it?",
+        "Any promo codes this month?",
+        "Do you offer student discounts?",
+        "will the {category} items go on sale soon",
+        "Can you give me a coupon for free shipping?",
+    ),
+    "praise": (
+        "Just wanted to say thank you, order {order} was perfect.",
+        "Great service, my parcel came a day early.",
+        "Love the {category} products, keep it up!",
+        "Thanks for the quick help last time, much appreciated.",
+        "Best online shop I have used, fantastic quality.",
+        "Really happy with order {order}, thank you!",
+        "you guys are great",
+        "The packaging was lovely, thank you so much.",
+    ),
+}
+TICKET_GREETINGS = ("", "Hi,", "Hello,", "Hi there,", "Dear support,", "Good morning,", "Hey,")
+TICKET_DETAILS = ("", "", "", "This is urgent.", "I have written before.", "Thank you in advance.",
+                  "I hope you can help.", "Please get back to me soon.")
+TICKET_SIGNOFFS = ("", "Thanks", "Thanks!", "Regards", "Kind regards", "Cheers", "Best")
+# The share of tickets an agent labelled with an intent: the rest wait for the classifier.
+LABELLED_SHARE = 0.7
 STAPLES_PER_CUSTOMER = 3
 STAPLE_SHARE = 0.35
 FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivan", "Jia")
@@ -80,6 +164,8 @@ def generate_shop(config: ShopConfig) -> dict[str, pd.DataFrame]:
     orders["amount"] = _order_amounts(order_items, orders)
     events = _events(rng, orders, latent, products, start, end)
     reviews = _reviews(rng, orders, order_items, latent)
+    # Tickets draw from their own stream, so the other tables stay as they were before tickets.
+    tickets = _tickets(np.random.default_rng([config.seed, 1]), orders, latent, customers, products, order_items, end)
     orders = orders.drop(columns=["experience", "leaves"])
     return {
         "customers": customers,
@@ -88,6 +174,7 @@ def generate_shop(config: ShopConfig) -> dict[str, pd.DataFrame]:
         "order_items": order_items,
         "events": events,
         "reviews": reviews,
+        "tickets": tickets,
     }
 
 
@@ -325,6 +412,65 @@ def _review_texts(rng: np.random.Generator, rating: np.ndarray, experience: np.n
     intent = np.where(leaves & (says < 0.5), rng.choice(LEAVING, len(rating)),
                       np.where(~leaves & (says < 0.15), rng.choice(STAYING, len(rating)), ""))
     return [" ".join(part for part in parts if part) for parts in zip(opening, aspect, intent, strict=True)]
+
+
+def _tickets(rng: np.random.Generator, orders: pd.DataFrame, latent: pd.DataFrame, customers: pd.DataFrame,
+             products: pd.DataFrame, order_items: pd.DataFrame, end: np.datetime64) -> pd.DataFrame:
+    """Support tickets about orders. Each order may raise several, each intent with its own
+    chance and timing: questions and discount requests come before the order, the others after
+    it; complaints and late-parcel questions follow bad experiences, returns the returned orders,
+    praise the delighted, and a customer who leaves after an order often asks to close their
+    account first."""
+    customer_row = orders["customer_id"].to_numpy() - 1
+    experience = orders["experience"].to_numpy()
+    bad = experience < 0.35
+    deal_prone = latent["deal_prone"].to_numpy()[customer_row]
+    chances = {  # intent: (chance per order, first and last day relative to the order)
+        "where_is_my_order": (0.03 + 0.10 * bad, 3, 12),
+        "return_or_refund": (np.where(orders["status"] == "returned", 0.6, 0.01), 2, 20),
+        "cancel_or_unsubscribe": (0.005 + 0.35 * orders["leaves"].to_numpy(), 5, 40),
+        "product_question": (np.full(len(orders), 0.03), -3, 0),
+        "complaint": (0.015 + 0.30 * bad, 2, 15),
+        "discount_request": (0.08 * deal_prone, -10, 0),
+        "praise": (0.06 * (experience > 0.8), 3, 12),
+    }
+    parts = []
+    for intent, (chance, first_day, last_day) in chances.items():
+        raised = np.flatnonzero(rng.random(len(orders)) < chance)
+        days = rng.uniform(first_day, last_day, raised.size)
+        parts.append(pd.DataFrame({"order_row": raised, "intent": intent, "days": days}))
+    tickets = pd.concat(parts, ignore_index=True)
+    created = orders["ordered_at"].to_numpy()[tickets["order_row"]] + (tickets["days"].to_numpy() * 86400).astype("timedelta64[s]")
+    tickets = tickets.assign(created_at=created)
+    tickets = tickets[tickets["created_at"] <= end].sort_values(["created_at", "order_row"], kind="stable").reset_index(drop=True)
+    order_rows = tickets["order_row"].to_numpy()
+    categories = (pd.Series(order_items["product_id"].to_numpy(), index=order_items["order_id"].to_numpy())
+                  .map(products.set_index("product_id")["category"]).groupby(level=0).first())
+    category = categories.reindex(orders["order_id"].to_numpy()[order_rows]).to_numpy()
+    customer_ids = orders["customer_id"].to_numpy()[order_rows]
+    emails = customers.set_index("customer_id")["email"].reindex(customer_ids).to_numpy()
+    n = len(tickets)
+    texts = []
+    for i, (intent, order_id, cat, days, email) in enumerate(zip(
+            tickets["intent"], orders["order_id"].to_numpy()[order_rows], category, tickets["days"], emails, strict=True)):
+        bodies = TICKET_BODIES[intent]
+        body = bodies[rng.integers(len(bodies))].format(order=order_id, category=cat, days=max(int(abs(days)), 2))
+        contact = ("" if rng.random() > 0.1 else
+                   f"You can reach me at {email}." if rng.random() < 0.6 else
+                   f"Call me on +44 20 7946 {rng.integers(1000, 9999)}.")
+        parts = (TICKET_GREETINGS[rng.integers(len(TICKET_GREETINGS))], body,
+                 TICKET_DETAILS[rng.integers(len(TICKET_DETAILS))], contact,
+                 TICKET_SIGNOFFS[rng.integers(len(TICKET_SIGNOFFS))])
+        text = " ".join(part for part in parts if part)
+        texts.append(text.lower() if i % 9 == 0 else text)
+    labelled = rng.random(n) < LABELLED_SHARE
+    return pd.DataFrame({
+        "ticket_id": np.arange(1, n + 1, dtype=np.int64),
+        "customer_id": customer_ids,
+        "created_at": tickets["created_at"].to_numpy(),
+        "text": texts,
+        "intent": np.where(labelled, tickets["intent"].to_numpy(), None),
+    })
 
 
 def _to_timestamps(start: np.datetime64, days: np.ndarray) -> np.ndarray:
