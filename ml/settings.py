@@ -15,6 +15,7 @@ from pathlib import Path
 PROJECT_DIR = Path(os.environ.get("CLM_PROJECT_DIR", Path(__file__).resolve().parent.parent))
 DEFAULT_MODEL_NAME = "clm-customer-model"
 DEFAULT_SENTIMENT_MODEL_NAME = "clm-review-sentiment"
+DEFAULT_INTENT_MODEL_NAME = "clm-ticket-intent"
 # The SQL engines the dbt project runs on (its profiles.yml targets); DuckDB is the default.
 ENGINES = ("duckdb", "spark")
 
@@ -35,6 +36,7 @@ class Settings:
     airflow_db: str
     model_name: str
     sentiment_model_name: str
+    intent_model_name: str
     horizon_days: int
     # Training cutoffs to stack; None: every monthly cutoff of the shop's history, at most 12.
     training_cutoffs: int | None
@@ -82,6 +84,7 @@ class Settings:
             "CLM_ARTIFACT_ROOT": str(self.artifact_root),
             "CLM_MODEL_NAME": self.model_name,
             "CLM_SENTIMENT_MODEL_NAME": self.sentiment_model_name,
+            "CLM_INTENT_MODEL_NAME": self.intent_model_name,
             "CLM_HORIZON_DAYS": str(self.horizon_days),
             "CLM_TRAINING_CUTOFFS": str(self.training_cutoffs or ""),
             "CLM_TRAIN_CONFIG": str(self.train_config or ""),
@@ -122,6 +125,7 @@ def load() -> Settings:
         airflow_db=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}"),
         model_name=os.environ.get("CLM_MODEL_NAME", DEFAULT_MODEL_NAME),
         sentiment_model_name=os.environ.get("CLM_SENTIMENT_MODEL_NAME", DEFAULT_SENTIMENT_MODEL_NAME),
+        intent_model_name=os.environ.get("CLM_INTENT_MODEL_NAME", DEFAULT_INTENT_MODEL_NAME),
         horizon_days=int(os.environ.get("CLM_HORIZON_DAYS", "90")),
         training_cutoffs=int(os.environ["CLM_TRAINING_CUTOFFS"]) if os.environ.get("CLM_TRAINING_CUTOFFS") else None,
         max_quarantine_share=float(os.environ.get("CLM_MAX_QUARANTINE_SHARE", "0.05")),

@@ -59,6 +59,20 @@ def get_json(url: str, token: str | None = None, body: dict | None = None):
         return json.loads(response.read())
 
 
+@pytest.fixture()
+def text_registry(tmp_path):
+    """A fresh MLflow store with the experiment `classifiers`, for a text classifier's training;
+    afterwards neither the store nor the experiment training set stays active."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.create_experiment("classifiers", artifact_location=(tmp_path / "artifacts").as_uri())
+    yield "classifiers"
+    mlflow.set_tracking_uri(None)
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
 @pytest.fixture(scope="session")
 def tiny_shop(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("shop")

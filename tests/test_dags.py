@@ -7,7 +7,7 @@ from ml.settings import PROJECT_DIR
 DAILY_CHAIN = ["check_raw", "validate_raw", "score_reviews", "build_features", "check_quarantine", "validate_features",
                "score", "recommend", "build_marts", "validate_marts", "publish",
                "training_examples_changed", "announce_training_examples"]
-TRAINING_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "score_reviews", "build_features", "check_quarantine",
+TRAINING_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "train_intents", "score_reviews", "build_features", "check_quarantine",
                   "validate_features", "evaluate_sentiment", "train", "register"]
 
 

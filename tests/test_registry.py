@@ -4,7 +4,7 @@ and the registry's answer when MLflow's server does not answer."""
 
 import pytest
 
-from ml.training import review_classifier
+from ml.training import text_classifier
 from ml.training.registry import MAX_CALIBRATION_ERROR, best, calibration_bound, compare, judge, sanity_problem
 
 GOOD = {"roc_auc": 0.8, "brier": 0.1, "ece": 0.2, "mean_probability": 0.5, "spend_spearman": 0.3,
@@ -65,17 +65,21 @@ def test_the_customer_gate_promotes_the_first_candidate_and_says_why():
 
 
 def test_the_review_gate_keeps_the_champion_only_when_its_macro_f1_is_higher_by_more_than_the_noise():
-    tolerance = review_classifier.F1_TOLERANCE
-    assert review_classifier.judge([0.5], None, has_champion=False) == (True, "first classifier")
-    assert review_classifier.judge(None, None, has_champion=True)[0]  # no later reviews: the newest knows most
-    assert review_classifier.judge([0.80], [0.80 + tolerance / 2], has_champion=True)[0]
-    assert review_classifier.judge([0.85, 0.85], [0.80, 0.80], has_champion=True) == (
+    tolerance = text_classifier.F1_TOLERANCE
+
+    def review_judge(new, champion, has_champion):
+        return text_classifier.judge(new, champion, has_champion, noun="reviews")
+
+    assert review_judge([0.5], None, has_champion=False) == (True, "first classifier")
+    assert review_judge(None, None, has_champion=True)[0]  # no later reviews: the newest knows most
+    assert review_judge([0.80], [0.80 + tolerance / 2], has_champion=True)[0]
+    assert review_judge([0.85, 0.85], [0.80, 0.80], has_champion=True) == (
         True, "macro-F1 0.850 on 2 slice(s) of later reviews, champion's 0.800: +0.0500 (noise 0.0100)")
-    kept = review_classifier.judge([0.80, 0.80, 0.80], [0.82, 0.82, 0.82], has_champion=True)
+    kept = review_judge([0.80, 0.80, 0.80], [0.82, 0.82, 0.82], has_champion=True)
     assert kept == (False, "macro-F1 0.800 on 3 slice(s) of later reviews, champion's 0.820: -0.0200 (noise 0.0100): "
                            "below the champion's by more than the noise")
     # Worse by 0.02 on the mean, but the slices disagree: within the noise, the newest takes over.
-    assert review_classifier.judge([0.70, 0.86, 0.84], [0.82, 0.82, 0.82], has_champion=True)[0]
+    assert review_judge([0.70, 0.86, 0.84], [0.82, 0.82, 0.82], has_champion=True)[0]
 
 
 def test_a_tracking_server_that_does_not_answer_is_named_not_taken_for_no_champion(monkeypatch):

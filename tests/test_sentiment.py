@@ -23,11 +23,8 @@ CUTOFF = pd.Timestamp("2025-10-03")
 
 
 @pytest.fixture()
-def registry(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.create_experiment("sentiment-test", artifact_location=(tmp_path / "artifacts").as_uri())
-    yield "review-sentiment-test"
-    mlflow.set_tracking_uri(None)
+def registry(text_registry):
+    return "review-sentiment-test"
 
 
 @pytest.fixture()
@@ -39,8 +36,8 @@ def build_schema(tmp_path):
 def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out_and_clm_rolls_back(
         tiny_shop, registry, build_schema, tmp_path):
     reviews = warehouse.raw_reviews(tiny_shop, AS_OF)
-    assert len(reviews) > review_classifier.MIN_REVIEWS and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
-    trained = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    assert len(reviews) > review_classifier.REVIEWS.min_texts and (reviews["reviewed_at"] < pd.Timestamp(AS_OF)).all()
+    trained = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "classifiers", registry)
     assert trained["trained"] and trained["champion"] and trained["macro_f1"] > 0.7
 
     first = review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))
@@ -62,7 +59,7 @@ def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out
 
     # A classifier that never took a step is registered, but the champion stays.
     untrained = review_classifier.train(reviews, CUTOFF, TrainConfig(**{**TINY_TRAINING, "sentiment_train_minutes": 0}),
-                                "sentiment-test", registry)
+                                "classifiers", registry)
     assert untrained["version"] == "2" and not untrained["champion"] and "below the champion" in untrained["reason"]
     assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] == "1"
 
@@ -79,8 +76,8 @@ def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out
 
 
 def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_schema):
-    reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(review_classifier.MIN_REVIEWS - 1)
-    skipped = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "sentiment-test", registry)
+    reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(review_classifier.REVIEWS.min_texts - 1)
+    skipped = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "classifiers", registry)
     assert not skipped["trained"] and "lexicon" in skipped["reason"]
     build_schema.write_table(review_sentiment.STAGED, pd.DataFrame({"review_text": ["stale"], "model_version": [7]}))
     assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] is None

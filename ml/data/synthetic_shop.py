@@ -125,6 +125,7 @@ TICKET_BODIES = {
         "The packaging was lovely, thank you so much.",
     ),
 }
+INTENT_NAMES = tuple(TICKET_BODIES)
 TICKET_GREETINGS = ("", "Hi,", "Hello,", "Hi there,", "Dear support,", "Good morning,", "Hey,")
 TICKET_DETAILS = ("", "", "", "This is urgent.", "I have written before.", "Thank you in advance.",
                   "I hope you can help.", "Please get back to me soon.")
@@ -458,18 +459,25 @@ def _tickets(rng: np.random.Generator, orders: pd.DataFrame, latent: pd.DataFram
         contact = ("" if rng.random() > 0.1 else
                    f"You can reach me at {email}." if rng.random() < 0.6 else
                    f"Call me on +44 20 7946 {rng.integers(1000, 9999)}.")
-        parts = (TICKET_GREETINGS[rng.integers(len(TICKET_GREETINGS))], body,
+        # One ticket in eight asks about a second thing too; the label is the first.
+        also = ("" if rng.random() > 0.125 else
+                TICKET_BODIES[other := INTENT_NAMES[rng.integers(len(INTENT_NAMES))]][
+                    rng.integers(len(TICKET_BODIES[other]))].format(order=order_id, category=cat, days=2))
+        parts = (TICKET_GREETINGS[rng.integers(len(TICKET_GREETINGS))], body, also,
                  TICKET_DETAILS[rng.integers(len(TICKET_DETAILS))], contact,
                  TICKET_SIGNOFFS[rng.integers(len(TICKET_SIGNOFFS))])
         text = " ".join(part for part in parts if part)
         texts.append(text.lower() if i % 9 == 0 else text)
     labelled = rng.random(n) < LABELLED_SHARE
+    # Agents slip: one label in thirty names another intent.
+    label = np.where(rng.random(n) < 1 / 30, np.asarray(INTENT_NAMES)[rng.integers(len(INTENT_NAMES), size=n)],
+                     tickets["intent"].to_numpy())
     return pd.DataFrame({
         "ticket_id": np.arange(1, n + 1, dtype=np.int64),
         "customer_id": customer_ids,
         "created_at": tickets["created_at"].to_numpy(),
         "text": texts,
-        "intent": np.where(labelled, tickets["intent"].to_numpy(), None),
+        "intent": np.where(labelled, label, None),
     })
 
 

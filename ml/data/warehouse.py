@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ml.data.contract import RAW_TABLES
+from ml.data.contract import RAW_TABLES, ticket_intents
 from ml.settings import Settings
 
 BUILD = "build"
@@ -77,6 +77,22 @@ def raw_reviews(raw_dir: Path, before: date) -> pd.DataFrame:
             where review_text is not null and rating between 1 and 5 and reviewed_at < ?
             order by reviewed_at, review_text
             """, [before]).df()
+
+
+def raw_tickets(raw_dir: Path, before: date) -> pd.DataFrame:
+    """The landed tickets an intent classifier can learn from: with text, a label among the
+    contract's intents (read as the base model reads it) and a date before `before`, oldest
+    first."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"""
+            select text, intent, created_at from (
+                select cast(text as varchar) as text, nullif(lower(trim(cast(intent as varchar))), '') as intent,
+                       try_cast(created_at as timestamp) as created_at
+                from read_parquet('{raw_dir / "tickets.parquet"}'))
+            where trim(text) <> '' and intent in (select unnest(?)) and created_at < ?
+            order by created_at, text
+            """, [list(ticket_intents()), before]).df()
 
 
 class Warehouse(ABC):

@@ -112,13 +112,14 @@ class CustomerModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
 
-class ReviewClassifier(nn.Module):
-    """The encoder and one linear head: logits of negative / neutral / positive for a review's text."""
+class TextClassifier(nn.Module):
+    """The encoder and one linear head: a logit per class for a text (a review's sentiment, a
+    support ticket's intent)."""
 
-    def __init__(self, encoder_path: str):
+    def __init__(self, encoder_path: str, classes: int):
         super().__init__()
         self.encoder = AutoModel.from_pretrained(encoder_path)
-        self.head = nn.Linear(self.encoder.config.hidden_size, len(SENTIMENTS))
+        self.head = nn.Linear(self.encoder.config.hidden_size, classes)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

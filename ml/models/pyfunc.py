@@ -46,8 +46,9 @@ FAMILIES = {
     "pareto_nbd": Family("ml.models.baselines", "ParetoModel", _COMMON),
     "blend": Family("ml.models.baselines", "BlendModel", _COMMON + ("lightgbm",)),
 }
-# The review sentiment classifier is a model of its own registered name, not a customer model.
-REVIEW_CLASSIFIER = Family("ml.models.review_classifier", "Classifier", _COMMON + _TEXT)
+# The text classifiers (review sentiment, ticket intent) are models of their own registered
+# names, not customer models.
+TEXT_CLASSIFIER = Family("ml.models.text_classifier", "Classifier", _COMMON + _TEXT)
 
 
 def load_predictor(folder: Path):
@@ -86,10 +87,12 @@ class ReviewSentimentPyfunc(mlflow.pyfunc.PythonModel):
     """The review classifier behind MLflow's generic interface: review_text in, sentiment out."""
 
     def load_context(self, context) -> None:
-        self.classifier = REVIEW_CLASSIFIER.loader().load(Path(context.artifacts["model_dir"]))
+        self.classifier = TEXT_CLASSIFIER.loader().load(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        return self.classifier.predict(model_input["review_text"].astype(str).tolist())
+        said = self.classifier.predict(model_input["review_text"].astype(str).tolist())
+        return pd.DataFrame({**{name: said[name] for name in SENTIMENTS}, "sentiment_label": said["label"],
+                             "sentiment_score": said["positive"] - said["negative"]})
 
 
 REVIEW_SIGNATURE = ModelSignature(
@@ -97,3 +100,22 @@ REVIEW_SIGNATURE = ModelSignature(
     outputs=Schema([*(ColSpec("double", name) for name in SENTIMENTS), ColSpec("string", "sentiment_label"),
                     ColSpec("double", "sentiment_score")]),
 )
+
+
+class TicketIntentPyfunc(mlflow.pyfunc.PythonModel):
+    """The ticket intent classifier behind MLflow's generic interface: a message's text in, its
+    intent, the intent's probability and every intent's out."""
+
+    def load_context(self, context) -> None:
+        self.classifier = TEXT_CLASSIFIER.loader().load(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return self.classifier.predict(model_input["text"].astype(str).tolist()).rename(columns={"label": "intent"})
+
+
+def intent_signature(intents: tuple[str, ...]) -> ModelSignature:
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "text")]),
+        outputs=Schema([*(ColSpec("double", name) for name in intents), ColSpec("string", "intent"),
+                        ColSpec("double", "confidence")]),
+    )

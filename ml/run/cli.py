@@ -108,14 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="build the dbt data dictionary and print where it and the GX Data Docs are")
     p.set_defaults(handler=_docs)
 
-    model_help = "which registered model: the customer model (default) or the review sentiment classifier"
+    model_help = ("which registered model: the customer model (default), the review sentiment classifier or the "
+                  "ticket intent classifier")
+    models = ["customer", "review", "intent"]
     p = sub.add_parser("promote", help="make a registered model version the champion")
     p.add_argument("version")
-    p.add_argument("--model", choices=["customer", "review"], default="customer", help=model_help)
+    p.add_argument("--model", choices=models, default="customer", help=model_help)
     p.set_defaults(handler=_promote)
 
     p = sub.add_parser("rollback", help="give the champion alias back to the champion the current one replaced")
-    p.add_argument("--model", choices=["customer", "review"], default="customer", help=model_help)
+    p.add_argument("--model", choices=models, default="customer", help=model_help)
     p.set_defaults(handler=_rollback)
 
     p = sub.add_parser("restore", help="put back the analysts' database of the run before the last")
@@ -314,8 +316,8 @@ def _rollback(args, settings) -> int:
 
 
 def _registered_name(model: str, settings) -> str:
-    """The registered model `--model` names: the customer model or the review sentiment classifier."""
-    return settings.sentiment_model_name if model == "review" else settings.model_name
+    """The registered model `--model` names."""
+    return {"review": settings.sentiment_model_name, "intent": settings.intent_model_name}.get(model, settings.model_name)
 
 
 def _ui(args, settings) -> int:

@@ -132,6 +132,24 @@ def train_sentiment(as_of: date, settings: Settings, config: TrainConfig | None 
                                    settings.sentiment_model_name)
 
 
+@step("See the ticket intent run in the MLflow UI (experiment clm); options: CLM_TRAIN_CONFIG.",
+      timedelta(hours=1), retries=1)
+def train_intents(as_of: date, settings: Settings, config: TrainConfig | None = None) -> dict:
+    """Fine-tunes the ticket intent classifier on the tickets the help desk labelled before
+    as_of - H (skipped with too few); the labelled tickets since then judge it beside the
+    keyword rules."""
+    import pandas as pd
+
+    from ml.data import warehouse
+    from ml.training import ticket_intent, tracking
+
+    experiment = tracking.configure(settings)
+    tickets = warehouse.raw_tickets(settings.raw_dir, as_of)
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=settings.horizon_days)
+    return ticket_intent.train(tickets, cutoff, config or train_config(settings), experiment,
+                               settings.intent_model_name)
+
+
 @step("Go back to the previous review classifier (`clm rollback --model review`), promote another version "
       "(`clm promote VERSION --model review`), or delete its champion alias to fall back to the lexicon.",
       timedelta(hours=1), retries=1)

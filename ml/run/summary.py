@@ -62,6 +62,7 @@ def summary(settings: Settings) -> str:
         # Why it is champion: set by every promotion and rollback (older versions: the gate's reason).
         lines.append(f"  why: {tags.get(registry.CHAMPION_REASON) or tags.get('gate_reason', 'promoted by hand')}")
     lines.append("  " + sentiment_line(settings))
+    lines.append("  " + intent_line(settings))
     lines += [
         "",
         "next:",
@@ -86,3 +87,19 @@ def sentiment_line(settings: Settings) -> str:
     return (f"review sentiment: {settings.sentiment_model_name} version {version}, macro-F1 {float(tags['macro_f1']):.3f} "
             f"against the lexicon's {float(tags['lexicon_macro_f1']):.3f} on {tags['later_reviews']} reviews since "
             f"{tags['cutoff']}")
+
+
+def intent_line(settings: Settings) -> str:
+    version = registry.champion_version(settings.intent_model_name)
+    if version is None:
+        return "ticket intent: the keyword rules (too few labelled tickets to fine-tune a classifier)"
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    details = client.get_model_version(settings.intent_model_name, version)
+    metrics = client.get_run(details.run_id).data.metrics
+    if "macro_f1" not in metrics:
+        return f"ticket intent: {settings.intent_model_name} version {version} (no later labelled tickets to judge it on)"
+    return (f"ticket intent: {settings.intent_model_name} version {version}, macro-F1 {metrics['macro_f1']:.3f} "
+            f"against the keyword rules' {metrics['keyword_macro_f1']:.3f} on the labelled tickets since "
+            f"{details.tags['cutoff']}")

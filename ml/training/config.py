@@ -1,5 +1,5 @@
 """The training knobs of both fine-tuned models, in one place: the customer model
-(ml/training/transformer.py) and the review sentiment classifier (ml/training/review_classifier.py).
+(ml/training/transformer.py) and the text classifiers (ml/training/text_classifier.py: review sentiment, ticket intent).
 
 Both fine-tune the same encoder through the same loop (ml/training/finetune.py), so they share
 the encoder, token length, batch size, learning rates and seed; each has its own epochs and time

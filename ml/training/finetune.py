@@ -1,5 +1,5 @@
-"""The fine-tuning loop both transformer models share: the customer model
-(ml/training/transformer.py) and the review sentiment classifier (ml/training/review_classifier.py).
+"""The fine-tuning loop every transformer model shares: the customer model
+(ml/training/transformer.py) and the text classifiers (ml/training/text_classifier.py: review sentiment, ticket intent).
 
 Each model gives only what differs: its examples (the token ids, and how a batch of rows becomes
 the model's inputs and a loss), its epochs and its minutes, and for the customer model a

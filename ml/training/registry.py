@@ -6,9 +6,9 @@ it (`@lightgbm`, `@bg_nbd`, `@blend`, `@transformer` name each family's latest).
 how it is withdrawn.
 
 `promote` and `rollback` are the only ways the champion alias moves, for every registered model:
-the customer models' gate here, the review classifier's (ml/training/review_classifier.py) and
+the customer models' gate here, the text classifiers' (ml/training/text_classifier.py) and
 `clm promote`/`clm rollback` by hand. Each model keeps its own rule for judging a version (`judge`
-here; the review classifier's `judge`), a plain function of metrics.
+here; the text classifiers' `judge`), a plain function of metrics.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""The review sentiment classifier, ready to score texts, and its on-disk format.
+"""A fine-tuned text classifier (review sentiment, support ticket intent), ready to score texts,
+and its on-disk format.
 
 A saved classifier is a folder: `encoder/` and `tokenizer/` in Hugging Face format, `head.pt`,
-and `config.json` (the token length it was trained at). Training (ml/training/review_classifier.py)
-writes it, MLflow carries it as the pyfunc's artifact (ml/models/pyfunc.py), scoring loads it.
+and `config.json` (the token length it was trained at and its classes' names). Training
+(ml/training/text_classifier.py) writes it, MLflow carries it as the pyfunc's artifact
+(ml/models/pyfunc.py), scoring loads it.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import torch
 from transformers import AutoTokenizer
 
 from ml.models.batching import length_buckets, pad, spread
-from ml.models.networks import SENTIMENTS, ReviewClassifier, pick_device
+from ml.models.features import SENTIMENTS
+from ml.models.networks import TextClassifier, pick_device
 from ml.models.precision import BF16, FP32, Choice, autocast, measure, supported, untimed
 
 
 class Classifier:
-    """A fine-tuned review classifier with its tokenizer, ready to score texts."""
+    """A fine-tuned text classifier with its tokenizer and the names of its classes."""
 
-    def __init__(self, model: ReviewClassifier, tokenizer, max_length: int, device: torch.device | None = None):
+    def __init__(self, model: TextClassifier, tokenizer, max_length: int, labels: tuple[str, ...],
+                 device: torch.device | None = None):
         self.device = device or pick_device()
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.labels = tuple(labels)
         self.batch_size = 256 if self.device.type == "cuda" else 64
         # fp32 or bf16 autocast, timed on the first texts scored where they are MIN_TIMED_ROWS or
         # more (int8 is not judged for this model).
@@ -38,10 +43,10 @@ class Classifier:
 
     @torch.inference_mode()
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        """P(negative), P(neutral), P(positive) per text, in length-bucketed batches."""
+        """P(class) per text and class, in length-bucketed batches."""
         self.model.eval()
         if not texts:
-            return np.empty((0, len(SENTIMENTS)))
+            return np.empty((0, len(self.labels)))
         token_ids = self.token_ids(texts)
         buckets = length_buckets([len(t) for t in token_ids], self.batch_size)
 
@@ -49,11 +54,11 @@ class Classifier:
             return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
 
         if self.choice is None:
-            self.choice = (untimed(len(texts), "reviews") or
+            self.choice = (untimed(len(texts), "texts") or
                            measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
                                    [p for p in (FP32, BF16) if p in supported(self.device)],
                                    rows=lambda batch: len(batch["input_ids"])))
-        out = np.empty((len(texts), len(SENTIMENTS)), dtype="float64")
+        out = np.empty((len(texts), len(self.labels)), dtype="float64")
         for rows in buckets:
             out[rows] = torch.softmax(self.logits(self.choice.precision, padded(rows)), dim=-1).cpu().numpy()
         return out
@@ -63,12 +68,13 @@ class Classifier:
             return self.model(**batch).float()
 
     def predict(self, texts: list[str]) -> pd.DataFrame:
-        """Per text: the three probabilities, the most likely label, and P(positive) - P(negative)."""
+        """Per text: each class's probability, the most likely class (`label`) and its probability
+        (`confidence`)."""
         probability = self.probabilities(texts)
         return pd.DataFrame({
-            **{name: probability[:, i] for i, name in enumerate(SENTIMENTS)},
-            "sentiment_label": np.asarray(SENTIMENTS)[probability.argmax(axis=1)],
-            "sentiment_score": probability[:, 2] - probability[:, 0],
+            **{name: probability[:, i] for i, name in enumerate(self.labels)},
+            "label": np.asarray(self.labels, dtype=object)[probability.argmax(axis=1)] if len(texts) else [],
+            "confidence": probability.max(axis=1) if len(texts) else [],
         })
 
     def save(self, folder: Path) -> Path:
@@ -76,13 +82,14 @@ class Classifier:
         self.model.encoder.save_pretrained(folder / "encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
         torch.save(self.model.head.state_dict(), folder / "head.pt")
-        (folder / "config.json").write_text(json.dumps({"max_length": self.max_length}))
+        (folder / "config.json").write_text(json.dumps({"max_length": self.max_length, "labels": list(self.labels)}))
         return folder
 
     @classmethod
     def load(cls, folder: Path) -> Classifier:
-        model = ReviewClassifier(str(folder / "encoder"))
-        model.head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu"))
         config = json.loads((folder / "config.json").read_text())
-        return cls(model, AutoTokenizer.from_pretrained(folder / "tokenizer"), config["max_length"])
-
+        # Classifiers saved before ticket intents were all review sentiment ones.
+        labels = tuple(config.get("labels", SENTIMENTS))
+        model = TextClassifier(str(folder / "encoder"), len(labels))
+        model.head.load_state_dict(torch.load(folder / "head.pt", map_location="cpu"))
+        return cls(model, AutoTokenizer.from_pretrained(folder / "tokenizer"), config["max_length"], labels)
