@@ -62,6 +62,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/recommendations.py
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/serve.py
 
 # tests/test_ui.py opens the UIs in Debian's chromium (skipped without it, and failed in CI,
 # where CI=true). A fresh Debian machine has no package lists yet, so apt-get update runs first,

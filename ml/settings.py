@@ -8,6 +8,7 @@ elsewhere (`CLM_WAREHOUSE`, `MLFLOW_TRACKING_URI`).
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +143,17 @@ def engine(name: str) -> str:
     if name not in ENGINES:
         raise ValueError(f"CLM_ENGINE={name!r} is not an engine clm runs on; use one of: {', '.join(ENGINES)}.")
     return name
+
+
+def owner_only_secret(path: Path) -> str:
+    """A random secret kept in `path`, readable by its owner only: made on first use, the same
+    from then on. Nothing else writes or prints it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -20,6 +20,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ml import analysts_file
+from ml.analysts_file import Unavailable, first_line
+
 # What a clm analysts' database holds at least; a file without them is someone else's.
 REQUIRED = ("customer_scores", "customer_segments", "churn_alerts", "next_best_action")
 NO_RUN = "No run has published yet: run `clm run` (or `make demo`), then reload this page."
@@ -27,10 +30,6 @@ NO_RUN = "No run has published yet: run `clm run` (or `make demo`), then reload 
 # connection still open in the process holds, so a session's query during another's would read
 # the file that other opened, the run before a swap, and the cache would keep it as the new run's.
 OPEN = threading.Lock()
-
-
-class Unavailable(Exception):
-    """The analysts' database cannot be shown; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,7 @@ class Alerts:
 
 def signature(path: Path) -> tuple[int, int]:
     """Changes whenever a run swaps a new file in: the pages' cache keys on it."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise Unavailable(f"There is no analysts' database at {path}. {NO_RUN}") from None
-    except OSError as error:
-        raise Unavailable(f"The analysts' database at {path} cannot be read ({error.strerror}): give this "
-                          "process read access to it and its folder.") from None
-    return stat.st_ino, stat.st_mtime_ns
+    return analysts_file.signature(path, NO_RUN)
 
 
 def read(path: Path, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -83,10 +75,6 @@ def _read(path: Path, sql: str, params: list | None) -> pd.DataFrame:
                               "if it stays, run `clm restore` to go back to the run before.") from None
     finally:
         con.close()
-
-
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
 
 
 def latest_date(path: Path) -> date:

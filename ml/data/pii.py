@@ -18,11 +18,12 @@ import hashlib
 import hmac
 import os
 import re
-import secrets
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from ml.settings import owner_only_secret
 
 KEY_ENV = "CLM_PII_KEY"
 KEY_FILE = "pii.key"
@@ -43,13 +44,7 @@ def key(home: Path) -> bytes:
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         return from_env.encode()
-    path = home / KEY_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return owner_only_secret(home / KEY_FILE).encode()
 
 
 def pseudonym(secret: bytes, value: str | None) -> str | None:

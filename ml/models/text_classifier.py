@@ -49,19 +49,29 @@ class Classifier:
             return np.empty((0, len(self.labels)))
         token_ids = self.token_ids(texts)
         buckets = length_buckets([len(t) for t in token_ids], self.batch_size)
-
-        def padded(rows):
-            return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
-
         if self.choice is None:
-            self.choice = (untimed(len(texts), "texts") or
-                           measure(self.logits, [padded(rows) for rows in spread(buckets, 6)],
-                                   [p for p in (FP32, BF16) if p in supported(self.device)],
-                                   rows=lambda batch: len(batch["input_ids"])))
+            self.choice = untimed(len(texts), "texts") or self._timed(token_ids, buckets)
         out = np.empty((len(texts), len(self.labels)), dtype="float64")
         for rows in buckets:
-            out[rows] = torch.softmax(self.logits(self.choice.precision, padded(rows)), dim=-1).cpu().numpy()
+            out[rows] = torch.softmax(self.logits(self.choice.precision, self._padded(token_ids, rows)),
+                                      dim=-1).cpu().numpy()
         return out
+
+    @torch.inference_mode()
+    def choose_precision(self, texts: list[str]) -> Choice:
+        """Time fp32 and bf16 on `texts` however few, and keep the faster: for a server, whose
+        every batch is small but whose batches never end."""
+        token_ids = self.token_ids(texts)
+        self.choice = self._timed(token_ids, length_buckets([len(t) for t in token_ids], self.batch_size))
+        return self.choice
+
+    def _timed(self, token_ids: list[list[int]], buckets: list[np.ndarray]) -> Choice:
+        return measure(self.logits, [self._padded(token_ids, rows) for rows in spread(buckets, 6)],
+                       [p for p in (FP32, BF16) if p in supported(self.device)],
+                       rows=lambda batch: len(batch["input_ids"]))
+
+    def _padded(self, token_ids: list[list[int]], rows: np.ndarray) -> dict[str, torch.Tensor]:
+        return pad(token_ids, rows, self.tokenizer.pad_token_id, self.device)
 
     def logits(self, precision: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(self.device, precision):

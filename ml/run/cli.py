@@ -141,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="start the dashboard for CRM marketers over the analysts' database (port 8501)")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(handler=_dashboard)
+
+    p = sub.add_parser("serve", help="start the support desk's API: a customer's message in, a drafted reply out (port 8000)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="where to listen (default: this machine only)")
+    p.set_defaults(handler=_serve)
     return parser
 
 
@@ -349,6 +354,17 @@ def _dashboard(args, settings) -> int:
     print(f"clm dashboard of {settings.analytics_db} at {server.url(args.port)}  (Ctrl+C stops it)", flush=True)
     command = server.command(args.port)
     os.execv(command[0], command)
+
+
+def _serve(args, settings) -> int:
+    from ml.serve.server import serve
+
+    try:
+        serve(settings, args.host, args.port)
+    except ConnectionError as error:  # MLflow's tracking server did not answer
+        print(f"clm: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _date(text: str) -> date:
