@@ -26,11 +26,11 @@ from ml.run.orchestration import TRAINING_EXAMPLES_ASSET, TaskRow, dag_arguments
 ANNOUNCE = TaskRow("announce_training_examples",
                    f"emits the Asset `{TRAINING_EXAMPLES_ASSET}`, which schedules `clm_training` (skipped when "
                    "nothing changed)")
-PIPELINE = (steps.check_raw, steps.validate_raw, steps.score_reviews, steps.build_features, steps.check_quarantine,
-            steps.validate_features, steps.score, steps.recommend, steps.build_marts, steps.validate_marts,
-            steps.publish)
-TASKS = [*PIPELINE[:4], dbt_model_rows("build_features"), *PIPELINE[4:9], dbt_model_rows("build_marts"),
-         *PIPELINE[9:], steps.training_examples_changed, ANNOUNCE]
+PIPELINE = (steps.check_raw, steps.validate_raw, steps.score_reviews, steps.score_tickets, steps.build_features,
+            steps.check_quarantine, steps.validate_features, steps.score, steps.recommend, steps.build_marts,
+            steps.validate_marts, steps.publish)
+TASKS = [*PIPELINE[:5], dbt_model_rows("build_features"), *PIPELINE[5:10], dbt_model_rows("build_marts"),
+         *PIPELINE[10:], steps.training_examples_changed, ANNOUNCE]
 
 
 @dag(

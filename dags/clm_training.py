@@ -19,7 +19,7 @@ from ml.run import steps
 from ml.run.orchestration import TRAINING_EXAMPLES_ASSET, dag_arguments, step_task
 
 PREPARE = (steps.check_raw, steps.validate_raw, steps.train_sentiment, steps.train_intents, steps.score_reviews,
-           steps.build_features,
+           steps.score_tickets, steps.build_features,
            steps.check_quarantine, steps.validate_features, steps.evaluate_sentiment)
 
 

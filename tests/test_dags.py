@@ -4,11 +4,11 @@ from ml.data import dbt_graph, dbt_runner
 from ml.run.orchestration import TRAINING_EXAMPLES_ASSET
 from ml.settings import PROJECT_DIR
 
-DAILY_CHAIN = ["check_raw", "validate_raw", "score_reviews", "build_features", "check_quarantine", "validate_features",
-               "score", "recommend", "build_marts", "validate_marts", "publish",
+DAILY_CHAIN = ["check_raw", "validate_raw", "score_reviews", "score_tickets", "build_features", "check_quarantine",
+               "validate_features", "score", "recommend", "build_marts", "validate_marts", "publish",
                "training_examples_changed", "announce_training_examples"]
-TRAINING_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "train_intents", "score_reviews", "build_features", "check_quarantine",
-                  "validate_features", "evaluate_sentiment", "train", "register"]
+TRAINING_CHAIN = ["check_raw", "validate_raw", "train_sentiment", "train_intents", "score_reviews", "score_tickets",
+                  "build_features", "check_quarantine", "validate_features", "evaluate_sentiment", "train", "register"]
 
 
 def dags() -> dict:

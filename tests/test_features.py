@@ -10,18 +10,29 @@ def customers() -> pd.DataFrame:
     base = {name: 0.0 for name in NUMERIC_FEATURES}
     buyer = {**base, "tenure_days": 400.0, "frequency": 3.0, "recency_days": 12.0, "monetary": 250.4,
              "orders_last_30d": 1.0, "sessions": 20.0, "sessions_last_30d": 2.0, "review_count": 1.0,
-             "mean_rating": 1.0, "last_review_rating": 1.0}
+             "mean_rating": 1.0, "last_review_rating": 1.0, "tickets_last_30d": 1.0, "complaints_last_30d": 1.0,
+             "days_since_last_ticket": 3.0, "last_ticket_sentiment": -0.8}
     browser = {**base, "tenure_days": 30.0, "recency_days": np.nan, "sessions": np.nan, "mean_rating": np.nan,
-               "last_review_rating": np.nan}
+               "last_review_rating": np.nan, "days_since_last_ticket": np.nan, "last_ticket_sentiment": np.nan}
     frame = pd.DataFrame([buyer, browser])
     frame["customer_id"], frame["as_of"] = ["7", "8"], pd.Timestamp("2026-01-01")
     frame["top_category"] = ["garden", None]
     frame["last_review_text"] = ["Arrived broken, never again", None]
+    frame["last_ticket_intent"] = ["complaint", None]
     return frame
 
 
-def test_the_rendering_tells_the_latest_review_then_the_behaviour():
+def test_the_rendering_tells_the_latest_review_and_ticket_then_the_behaviour():
     buyer, browser = render_text(customers())
+    assert buyer == ('Latest review, 1 stars: "Arrived broken, never again" 1 reviews, mean rating 1.0. Latest '
+                     'support ticket, 3 days ago: complaint, reads negative. Mostly buys garden. 3 orders, last one '
+                     '12 days ago, 250 spent in total. 1 orders in the last 30 days. 2 visits in the last 30 days, 20 '
+                     'in total. Customer for 400 days.')
+    assert browser == "Has not ordered yet. Customer for 30 days."
+
+
+def test_models_saved_with_the_second_rendering_tell_no_ticket():
+    buyer, browser = render_text(customers(), version=2)
     assert buyer == ('Latest review, 1 stars: "Arrived broken, never again" 1 reviews, mean rating 1.0. Mostly buys '
                      'garden. 3 orders, last one 12 days ago, 250 spent in total. 1 orders in the last 30 days. 2 visits '
                      'in the last 30 days, 20 in total. Customer for 400 days.')

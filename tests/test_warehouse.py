@@ -121,6 +121,41 @@ def test_features_match_a_plain_recount_at_every_as_of_date(home, tiny_shop):
         assert counts["sessions"].sum() > 0 and spreads["std_interpurchase_days"].notna().any()
 
 
+def test_ticket_features_match_a_recount_with_the_help_desks_labels_else_the_keyword_rules(home, tiny_shop):
+    """Without an intent classifier, score_tickets names unlabelled tickets' intents by the
+    keyword rules; at every as-of date the ticket features count only earlier tickets."""
+    from ml.models import intent_keywords
+
+    ingest_folder(tiny_shop, home.raw_dir, PII_KEY)
+    scored = steps.score_tickets(AS_OF, home)
+    dbt_runner.build(dbt_runner.FEATURE_SELECTOR, AS_OF, home)
+    assert scored["intent"]["model_version"] is None and scored["intent"]["scored"] > 50
+    assert scored["sentiment"]["scored"] == 0  # no review classifier: the lexicon reads the tickets
+
+    tickets = pd.read_parquet(home.raw_dir / "tickets.parquet")
+    tickets["customer_id"] = tickets["customer_id"].astype(str)
+    tickets["intent"] = tickets["intent"].where(tickets["intent"].notna(), intent_keywords.intents(tickets["text"].tolist()))
+    assert tickets["intent"].isna().sum() == 0 and (tickets["created_at"] < pd.Timestamp(AS_OF)).sum() > 100
+    features = pd.concat([table(home, "customer_features"), table(home, "training_examples")])
+    for as_of, rows in features.groupby("as_of"):
+        as_of = pd.Timestamp(as_of)
+        before = tickets[tickets["created_at"] < as_of].sort_values(["created_at", "ticket_id"])
+        recent = before[before["created_at"] >= as_of - pd.Timedelta(days=30)]
+        last = before.groupby("customer_id").last()
+        expected = pd.DataFrame({
+            "tickets_last_30d": recent.groupby("customer_id").size(),
+            "complaints_last_30d": recent[recent["intent"] == "complaint"].groupby("customer_id").size(),
+            "cancel_requests_last_30d": recent[recent["intent"] == "cancel_or_unsubscribe"].groupby("customer_id").size(),
+        }).reindex(rows["customer_id"]).fillna(0)
+        actual = rows.set_index("customer_id")
+        pd.testing.assert_frame_equal(actual[list(expected.columns)].astype(float), expected.astype(float),
+                                      check_names=False)
+        assert (actual["last_ticket_intent"].fillna("none") == last["intent"].reindex(actual.index).fillna("none")).all()
+        days = (as_of - last["created_at"].dt.normalize()).dt.days.reindex(actual.index)
+        assert (actual["days_since_last_ticket"].astype(float).fillna(-1) == days.astype(float).fillna(-1)).all()
+    assert features["complaints_last_30d"].sum() > 0 and features["last_ticket_sentiment"].between(-1, 1).any()
+
+
 def test_labels_come_from_the_horizon_after_each_cutoff(home, tiny_shop):
     build(home, tiny_shop)
     examples = table(home, "training_examples")

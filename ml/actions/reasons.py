@@ -77,6 +77,11 @@ SENTENCES: dict[str, Callable[..., str]] = {
                                 f"({r.bgnbd_p_alive:.0%} likely still a customer)"),
     "coupons_redeemed": lambda r: f"{_count(r.coupons_redeemed, 'coupon')} redeemed so far",
     "coupons_redeemed_last_30d": lambda r: f"{_count(r.coupons_redeemed_last_30d, 'coupon')} redeemed in the last 30 days",
+    "complaints_last_30d": lambda r: f"{_count(r.complaints_last_30d, 'complaint')} to support in the last 30 days",
+    "cancel_requests_last_30d": lambda r: ("asked support to cancel or unsubscribe in the last 30 days"
+                                           + ("" if round(r.cancel_requests_last_30d) == 1
+                                              else f" ({_n(r.cancel_requests_last_30d)} times)")),
+    "last_ticket_sentiment": lambda r: f"latest support ticket reads {SENTIMENTS[score_sentiment(r.last_ticket_sentiment)]}",
 }
 # Features told in another's sentence (a count's last and previous 30 days read as one trend;
 # BG/NBD's expected orders and P(alive) as one rhythm): their attributions count for that one,
@@ -89,6 +94,7 @@ MISSING = {
     "last_review_rating": "no review yet",
     "mean_rating": "no review yet",
     "last_review_sentiment": "no review yet",
+    "last_ticket_sentiment": "no support ticket yet",
     "bgnbd_p_alive": "too few orders to know their rhythm",
 }
 

@@ -79,10 +79,11 @@ def raw_reviews(raw_dir: Path, before: date) -> pd.DataFrame:
             """, [before]).df()
 
 
-def raw_tickets(raw_dir: Path, before: date) -> pd.DataFrame:
-    """The landed tickets an intent classifier can learn from: with text, a label among the
-    contract's intents (read as the base model reads it) and a date before `before`, oldest
-    first."""
+def raw_tickets(raw_dir: Path, before: date, labelled: bool = True) -> pd.DataFrame:
+    """The landed tickets with text and a date before `before`, oldest first: with `labelled`
+    those an intent classifier can learn from, with a label among the contract's intents (read
+    as the base model reads it), else all of them (intent NULL where unlabelled)."""
+    labels = "and intent in (select unnest(?))" if labelled else ""
     with duckdb.connect() as con:
         return con.execute(
             f"""
@@ -90,9 +91,9 @@ def raw_tickets(raw_dir: Path, before: date) -> pd.DataFrame:
                 select cast(text as varchar) as text, nullif(lower(trim(cast(intent as varchar))), '') as intent,
                        try_cast(created_at as timestamp) as created_at
                 from read_parquet('{raw_dir / "tickets.parquet"}'))
-            where trim(text) <> '' and intent in (select unnest(?)) and created_at < ?
+            where trim(text) <> '' and created_at < ? {labels}
             order by created_at, text
-            """, [list(ticket_intents()), before]).df()
+            """, [before, list(ticket_intents())] if labelled else [before]).df()
 
 
 class Warehouse(ABC):

@@ -23,6 +23,7 @@ features (they have no text model).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,15 +62,17 @@ class GbmModel:
     family = "lightgbm"
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, seed: int = 42, directions: dict[str, int] | None = None) -> GbmModel:
+    def fit(cls, train: pd.DataFrame, seed: int = 42, directions: dict[str, int] | None = None,
+            features: Sequence[str] = NUMERIC_FEATURES) -> GbmModel:
         """`directions`: the features' known churn directions (ml/data/feature_schema.churn_risk)
-        the boosters are held to; None leaves them free."""
+        the boosters are held to; None leaves them free. `features`: the numeric features they
+        learn from (all of them, unless a benchmark measures what some add)."""
         import lightgbm as lgb
 
-        x = numeric_matrix(train)
+        x = numeric_matrix(train, features)
         params = {**LIGHTGBM_PARAMS, "random_state": seed, "monotone_constraints_method": "intermediate"}
-        rising = monotone_constraints(NUMERIC_FEATURES, directions or {})
-        falling = monotone_constraints(NUMERIC_FEATURES, directions or {}, -1)
+        rising = monotone_constraints(features, directions or {})
+        falling = monotone_constraints(features, directions or {}, -1)
         return cls(
             churn=lgb.LGBMClassifier(**params, monotone_constraints=rising).fit(x, train["churned"].astype(int)).booster_,
             orders=lgb.LGBMRegressor(objective="poisson", **params, monotone_constraints=falling)
@@ -77,6 +80,7 @@ class GbmModel:
             spend=lgb.LGBMRegressor(objective="poisson", **params, monotone_constraints=falling)
             .fit(x, train["future_spend"]).booster_,
             tier_cuts=tiers.cut_points(train["future_spend"].to_numpy("float64")),
+            features=list(features),
         )
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:

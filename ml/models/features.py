@@ -24,20 +24,24 @@ LOG_FEATURES = (
     "sessions", "product_views", "add_to_carts", "purchase_events",
     "sessions_last_30d", "sessions_prev_30d", "review_count",
     "campaigns_received", "campaigns_received_last_30d", "coupons_redeemed", "coupons_redeemed_last_30d",
+    "tickets_last_30d", "complaints_last_30d", "cancel_requests_last_30d", "days_since_last_ticket",
 )
 PLAIN_FEATURES = (
     "discount_share", "cancel_rate", "return_rate", "sessions_per_week", "view_to_cart_rate",
     "cart_to_purchase_rate", "top_category_share", "mean_rating", "negative_review_share",
-    "last_review_rating", "mean_review_sentiment", "last_review_sentiment",
+    "last_review_rating", "mean_review_sentiment", "last_review_sentiment", "last_ticket_sentiment",
 )
 # Model-based features (ml/models/clv.py: BG/NBD, Pareto/NBD and Gamma-Gamma fitted at each as-of
 # date on that date's rows); the rest are dbt's customer_features columns.
 LOG_CLV_FEATURES = ("bgnbd_expected_orders", "gg_expected_order_value", "pnbd_expected_orders")
 PLAIN_CLV_FEATURES = ("bgnbd_p_alive", "pnbd_no_order_probability")
 NUMERIC_FEATURES = LOG_FEATURES + PLAIN_FEATURES + LOG_CLV_FEATURES + PLAIN_CLV_FEATURES
+# The support ticket features (dbt's int_tickets_aggregated_as_of), numeric ones.
+TICKET_FEATURES = ("tickets_last_30d", "complaints_last_30d", "cancel_requests_last_30d", "days_since_last_ticket",
+                   "last_ticket_sentiment")
 # What models saved before the clv features existed were trained on.
-NUMERIC_FEATURES_V1 = LOG_FEATURES + PLAIN_FEATURES
-TEXT_COLUMNS = ("top_category", "last_review_text")
+NUMERIC_FEATURES_V1 = tuple(name for name in LOG_FEATURES + PLAIN_FEATURES if name not in TICKET_FEATURES)
+TEXT_COLUMNS = ("top_category", "last_review_text", "last_ticket_intent")
 INPUT_COLUMNS = ("customer_id", "as_of") + NUMERIC_FEATURES + TEXT_COLUMNS
 # customer_features columns the models are not given: spend_trend_30d is spend_last_30d -
 # spend_prev_30d, both of which they see; the median gap is the step of the naive next-order
@@ -98,21 +102,26 @@ def sentiment_labels(frame: pd.DataFrame) -> np.ndarray:
 
 
 # How customers are written as text; a saved model keeps the version it learnt (Preprocess).
-RENDERING = 2
+RENDERING = 3
 
 
 def render_text(frame: pd.DataFrame, version: int = RENDERING) -> list[str]:
     """One short English description per customer.
 
-    Version 2 (current) opens with the latest review and the category, what only the text
-    carries, and ends with the behaviour the numeric features also hold, so that truncation to
-    the model's max_length cuts numbers, not the review. Version 1 (models saved before it)
-    told the behaviour first."""
-    render = _render_row if version >= 2 else _render_row_v1
+    Version 3 (current) opens with the latest review, the latest support ticket and the
+    category, what only the text carries, and ends with the behaviour the numeric features also
+    hold, so that truncation to the model's max_length cuts numbers, not the review. Version 2
+    told no ticket; version 1 (models saved before it) told the behaviour first."""
+    render = {1: _render_row_v1, 2: _render_row_v2}.get(version, _render_row)
     return [render(row) for row in frame.itertuples(index=False)]
 
 
 def _render_row(row) -> str:
+    return " ".join(_review(row, stars=True) + _ticket(row) + _category(row) + _orders(row) + _visits(row)
+                    + _tenure(row))
+
+
+def _render_row_v2(row) -> str:
     return " ".join(_review(row, stars=True) + _category(row) + _orders(row) + _visits(row) + _tenure(row))
 
 
@@ -152,6 +161,16 @@ def _review(row, stars: bool) -> list[str]:
     if stars:
         return [f'Latest review, {_num(row.last_review_rating)} stars: "{row.last_review_text}"', summary]
     return [summary, f'Latest review: "{row.last_review_text}"']
+
+
+def _ticket(row) -> list[str]:
+    """The latest support ticket's intent, age and tone."""
+    if not _present(row.last_ticket_intent):
+        return []
+    tone = "" if not _present(row.last_ticket_sentiment) else \
+        f", reads {SENTIMENTS[int(score_sentiment(row.last_ticket_sentiment))]}"
+    return [f"Latest support ticket, {_num(row.days_since_last_ticket)} days ago: "
+            f"{row.last_ticket_intent.replace('_', ' ')}{tone}."]
 
 
 def _present(value) -> bool:

@@ -155,15 +155,36 @@ def train_intents(as_of: date, settings: Settings, config: TrainConfig | None = 
       timedelta(hours=1), retries=1)
 def score_reviews(as_of: date, settings: Settings) -> dict:
     """Scores every new review text with `models:/clm-review-sentiment@champion`, for the feature build."""
-    from ml.actions import review_sentiment
+    from ml.actions import text_scores
     from ml.data import warehouse
     from ml.training import registry, tracking
 
     tracking.configure(settings)
     texts = warehouse.raw_reviews(settings.raw_dir, as_of)["review_text"]
     with warehouse.opened(settings) as wh:
-        return review_sentiment.score(texts, wh, settings.sentiment_model_name,
+        return text_scores.score(texts, wh, text_scores.REVIEW_SENTIMENT, settings.sentiment_model_name,
+                                 registry.champion_version(settings.sentiment_model_name))
+
+
+@step("Go back to the previous intent or review classifier (`clm rollback --model intent|review`), or delete "
+      "its champion alias to fall back to the keyword rules (intent) or the lexicon (sentiment).",
+      timedelta(hours=1), retries=1)
+def score_tickets(as_of: date, settings: Settings) -> dict:
+    """Scores every new support ticket's text with `models:/clm-ticket-intent@champion` (the
+    keyword rules without one) and `models:/clm-review-sentiment@champion`, for the ticket features."""
+    from ml.actions import text_scores
+    from ml.data import warehouse
+    from ml.training import registry, tracking
+
+    tracking.configure(settings)
+    texts = warehouse.raw_tickets(settings.raw_dir, as_of, labelled=False)["text"]
+    with warehouse.opened(settings) as wh:
+        intents = text_scores.score(texts, wh, text_scores.TICKET_INTENTS, settings.intent_model_name,
+                                    registry.champion_version(settings.intent_model_name),
+                                    fallback=text_scores.keyword_intents)
+        sentiment = text_scores.score(texts, wh, text_scores.TICKET_SENTIMENT, settings.sentiment_model_name,
                                       registry.champion_version(settings.sentiment_model_name))
+    return {"intent": intents, "sentiment": sentiment}
 
 
 @step("The message names the failing dbt model or test and example rows; fix the input or the model.",

@@ -10,6 +10,7 @@ orders as (select * from {{ ref('int_orders_aggregated_as_of') }}),
 categories as (select * from {{ ref('int_order_items_categories_as_of') }}),
 events as (select * from {{ ref('int_events_aggregated_as_of') }}),
 reviews as (select * from {{ ref('int_reviews_aggregated_as_of') }}),
+tickets as (select * from {{ ref('int_tickets_aggregated_as_of') }}),
 marketing as (select * from {{ ref('int_marketing_aggregated_as_of') }})
 
 select
@@ -57,10 +58,17 @@ select
     coalesce(marketing.campaigns_received, 0) as campaigns_received,
     coalesce(marketing.campaigns_received_last_30d, 0) as campaigns_received_last_30d,
     coalesce(marketing.coupons_redeemed, 0) as coupons_redeemed,
-    coalesce(marketing.coupons_redeemed_last_30d, 0) as coupons_redeemed_last_30d
+    coalesce(marketing.coupons_redeemed_last_30d, 0) as coupons_redeemed_last_30d,
+    coalesce(tickets.tickets_last_30d, 0) as tickets_last_30d,
+    coalesce(tickets.complaints_last_30d, 0) as complaints_last_30d,
+    coalesce(tickets.cancel_requests_last_30d, 0) as cancel_requests_last_30d,
+    tickets.days_since_last_ticket,
+    tickets.last_ticket_intent,
+    tickets.last_ticket_sentiment
 from spine
 inner join orders on orders.customer_id = spine.customer_id and orders.as_of = spine.as_of
 inner join events on events.customer_id = spine.customer_id and events.as_of = spine.as_of
 left join categories on categories.customer_id = spine.customer_id and categories.as_of = spine.as_of
 left join reviews on reviews.customer_id = spine.customer_id and reviews.as_of = spine.as_of
 left join marketing on marketing.customer_id = spine.customer_id and marketing.as_of = spine.as_of
+left join tickets on tickets.customer_id = spine.customer_id and tickets.as_of = spine.as_of

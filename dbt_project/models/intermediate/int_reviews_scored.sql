@@ -1,9 +1,9 @@
 {{ config(materialized='view') }}
+-- depends_on: {{ ref('sentiment_lexicon') }} (read by the macro lexicon_sentiment)
 -- Every review with the sentiment of its text. The review sentiment classifier's score (MiniLM
 -- fine-tuned on the shop's star ratings, ml/training/review_classifier.py) where the pipeline wrote one into
--- review_sentiment_staged; else the lexicon's: the mean polarity of the words found in the seed
--- sentiment_lexicon, a word's polarity flipped after "not", "no" or "never" (0 when no word of
--- it is there). NULL when the review has no text. Both are kept, so they can be compared.
+-- review_sentiment_staged; else the lexicon's (macro lexicon_sentiment). NULL when the review
+-- has no text. Both are kept, so they can be compared.
 -- A view: the review aggregation and the published review_sentiment read it.
 {%- set classifier = adapter.get_relation(database=target.database, schema=target.schema,
                                           identifier='review_sentiment_staged') %}
@@ -11,31 +11,8 @@ with reviews as (
     select * from {{ ref('stg_shop__reviews') }}
 ),
 
-tokens as (
-    select
-        review_id,
-        {{ clm.unnest_with_position('words', 'word', 'position') }}
-    from (
-        select review_id, {{ clm.regexp_matches('lower(review_text)', "'[a-z'']+'") }} as words
-        from reviews
-        where review_text is not null
-    ) as texts
-),
-
-polarities as (
-    select
-        tokens.review_id,
-        lexicon.polarity
-            * case when lag(tokens.word) over (partition by tokens.review_id order by tokens.position)
-                        in ('not', 'no', 'never') then -1 else 1 end as polarity
-    from tokens
-    left join {{ ref('sentiment_lexicon') }} as lexicon on lexicon.word = tokens.word
-),
-
 lexicon_scored as (
-    select review_id, avg(polarity) as lexicon_sentiment
-    from polarities
-    group by review_id
+    {{ lexicon_sentiment('reviews', 'review_id', 'review_text') }}
 ),
 
 classified as (
