@@ -170,16 +170,18 @@ def score_reviews(as_of: date, settings: Settings) -> dict:
       "its champion alias to fall back to the keyword rules (intent) or the lexicon (sentiment).",
       timedelta(hours=1), retries=1)
 def score_tickets(as_of: date, settings: Settings) -> dict:
-    """Scores every new support ticket's text with `models:/clm-ticket-intent@champion` (the
-    keyword rules without one) and `models:/clm-review-sentiment@champion`, for the ticket features."""
+    """Names the intent of every new ticket the help desk did not label with
+    `models:/clm-ticket-intent@champion` (the keyword rules without one) and scores every new
+    ticket's tone with `models:/clm-review-sentiment@champion`, for the ticket features."""
     from ml.actions import text_scores
     from ml.data import warehouse
     from ml.training import registry, tracking
 
     tracking.configure(settings)
-    texts = warehouse.raw_tickets(settings.raw_dir, as_of, labelled=False)["text"]
+    tickets = warehouse.raw_tickets(settings.raw_dir, as_of, labelled=False)
+    texts, unlabelled = tickets["text"], tickets.loc[tickets["intent"].isna(), "text"]
     with warehouse.opened(settings) as wh:
-        intents = text_scores.score(texts, wh, text_scores.TICKET_INTENTS, settings.intent_model_name,
+        intents = text_scores.score(unlabelled, wh, text_scores.TICKET_INTENTS, settings.intent_model_name,
                                     registry.champion_version(settings.intent_model_name),
                                     fallback=text_scores.keyword_intents)
         sentiment = text_scores.score(texts, wh, text_scores.TICKET_SENTIMENT, settings.sentiment_model_name,
