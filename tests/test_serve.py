@@ -3,6 +3,7 @@ database and registered classifiers, and its templates and offers on their own."
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -102,6 +103,21 @@ def served(pipeline_home, tmp_path_factory):
         process.wait(timeout=30)
 
 
+def chunked(url: str, body: dict) -> tuple[int, dict]:
+    """POST `body` with chunked transfer encoding, stating no Content-Length."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    data = json.dumps(body).encode()
+    try:
+        connection.request("POST", "/v1/assist", body=(data[i:i + 4096] for i in range(0, len(data), 4096)),
+                           headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+                           encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 def one(db: Path, sql: str) -> tuple:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchone()
@@ -161,6 +177,8 @@ def test_bad_and_hostile_input_gets_one_plain_sentence_and_no_raw_pii_comes_back
         assert status == expected and words in said["detail"], (case, status, said)
         assert "\n" not in said["detail"] and "Traceback" not in said["detail"] and "12345" not in said["detail"], case
     assert refused["no token"][0][2].get("www-authenticate") == "Bearer"
+    status, said = chunked(served.url, {"customer_id": customer, "message": "x" * 20000})
+    assert status == 413 and "the limit is 16,384" in said["detail"], said  # no Content-Length to refuse it by
 
     secret = "Reach me at jo.doe@mail.example or +44 20 7946 0958 about order 4711"
     status, said, _ = call(url, {"customer_id": customer, "message": secret})

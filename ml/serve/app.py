@@ -39,22 +39,56 @@ class Refused(Exception):
         self.status, self.detail = status, detail
 
 
+def too_large(size: str) -> str:
+    return f"The request has {size} bytes; the limit is {MAX_BODY:,}."
+
+
+class BodyLimit:
+    """Refuses a body over MAX_BODY bytes: by its Content-Length where it states one, else (a
+    chunked request states none) by reading it here, up to one byte over the limit, and handing
+    the app what was read."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > MAX_BODY:
+            return await JSONResponse({"detail": too_large(f"{int(length):,}")}, status_code=413)(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None  # the client went away
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return await JSONResponse({"detail": too_large(f"more than {MAX_BODY:,}")},
+                                          status_code=413)(scope, receive, send)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def read_body():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, read_body, send)
+
+
 def create_app(token: str, analysts: Analysts, reader: Reader, templates: replies.Templates) -> FastAPI:
     app = FastAPI(title="clm support copilot", version="1",
                   description="Reads a customer's message, looks the customer up in clm's analysts' database and "
                               "drafts a reply from the support team's templates.")
-    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
+    async def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
             raise Refused(401, "Send clm serve's token as `Authorization: Bearer <token>`: CLM_SERVE_TOKEN, or the "
                                "file serve.token under CLM_HOME.")
 
-    @app.middleware("http")
-    async def bounded(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse({"detail": f"The request has {int(length):,} bytes; the limit is {MAX_BODY:,}."},
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:
@@ -77,7 +111,8 @@ def create_app(token: str, analysts: Analysts, reader: Reader, templates: replie
 
     @app.get("/v1/health", summary="Whether the API can answer: the analysts' database and the models it reads.")
     def health() -> dict:
-        return {"intent": reader.champions["intent"].source, "sentiment": reader.champions["sentiment"].source}
+        return {"intent": reader.champions["intent"].source, "sentiment": reader.champions["sentiment"].source,
+                "analysts": analysts.state()}
 
     @app.post("/v1/assist", dependencies=[Depends(authorised)],
               summary="A customer's message in; its intent and sentiment, the customer's context and a drafted reply out.")
@@ -87,10 +122,8 @@ def create_app(token: str, analysts: Analysts, reader: Reader, templates: replie
             raise Refused(422, f"The message is empty; send what the customer wrote, 1 to {MAX_MESSAGE:,} characters.")
         if len(message) > MAX_MESSAGE:
             raise Refused(413, f"The message has {len(message):,} characters; the limit is {MAX_MESSAGE:,}.")
-        swaps = analysts.swaps
         customer = analysts.customer(request.customer_id.strip())
-        if analysts.swaps != swaps:
-            reader.refresh()  # a run published: it may have promoted new champions
+        reader.published(analysts.swaps)
         if customer is None:
             raise Refused(404, f"No customer {request.customer_id.strip()!r} in the latest scoring of the analysts' "
                                "database: check the id, or wait for the run after their first order.")

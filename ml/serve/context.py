@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,10 @@ REQUIRED = ("customer_segments", "customer_scores", "next_best_action", "recomme
 NO_RUN = "No run has published yet: run `clm run` (or `make demo`) and ask again."
 RECOMMENDATIONS = 3
 LATEST_PURCHASES = 3
+RETRY_S = 30  # a file that could not be read is read again this many seconds later
 COLUMNS = ("customer_id", "as_of", "segment", "lifecycle_stage", "value_tier", "churn_probability", "churn_reasons",
            "action", "campaign", "in_holdout", "treated", "risk_band", "recommendations", "latest_purchases")
-# Each customer of the latest scoring, their latest action, recommendations and purchases.
+# Each customer of the latest scoring, that scoring's action, their latest recommendations and purchases.
 CONTEXT = f"""
 create table context (customer_id varchar primary key, as_of varchar, segment varchar, lifecycle_stage varchar,
     value_tier varchar, churn_probability double, churn_reasons varchar[], action varchar, campaign varchar,
@@ -46,7 +48,7 @@ with segments as (
 ),
 actions as (
     select customer_id, action, campaign, in_holdout, treated, risk_band from a.next_best_action
-    qualify row_number() over (partition by customer_id order by as_of desc) = 1
+    where cast(as_of as date) = (select cast(max(as_of) as date) from segments)
 ),
 recommended as (
     select customer_id, list({{'product_id': product_id::varchar, 'product_name': product_name,
@@ -102,7 +104,16 @@ class Analysts:
         self._db: duckdb.DuckDBPyConnection | None = None
         self._reading: threading.Thread | None = None
         self._failed: Unavailable | None = None
+        self._retry_at = 0.0
         self.swaps = 0  # how many published files this process has read: a new run, new champions
+
+    def warm(self) -> str:
+        """Read the file before the first request, so none waits for it; say what was read."""
+        try:
+            self._current()
+        except Unavailable as error:
+            return str(error)
+        return f"the scoring of {self.state()['as_of']}"
 
     def customer(self, customer_id: str) -> Customer | None:
         """The customer's context, None when the latest scoring has no such customer."""
@@ -124,7 +135,7 @@ class Analysts:
         requests go on reading the snapshot before it; only the first snapshot is waited for."""
         seen = analysts_file.signature(self.path, NO_RUN)
         with self._lock:
-            if seen != self._seen and self._reading is None:
+            if seen != self._seen and self._reading is None and time.monotonic() >= self._retry_at:
                 self._reading = threading.Thread(target=self._read, args=(seen,), name="clm-serve-snapshot", daemon=True)
                 self._reading.start()
             reading, db = self._reading, self._db
@@ -139,15 +150,27 @@ class Analysts:
         try:
             db = self._snapshot()
         except Unavailable as error:
-            log.warning("%s", error)
-            with self._lock:
-                self._failed, self._reading = error, None
-                if self._db is not None:  # keep answering from the last good file
-                    self._seen = seen
+            log.warning("%s (read again in %d s)", error, RETRY_S)
+            with self._lock:  # the last good snapshot, if any, goes on answering
+                self._failed, self._reading, self._retry_at = error, None, time.monotonic() + RETRY_S
             return
         with self._lock:
             self._db, self._seen, self._failed, self._reading = db, seen, None, None
             self.swaps += 1
+
+    def state(self) -> dict:
+        """What /v1/health tells: the snapshot's scoring date, the files read, and why the latest
+        file could not be read, while it cannot."""
+        with self._lock:
+            db, failed = self._db, self._failed
+        as_of = None
+        if db is not None:
+            cursor = db.cursor()
+            try:
+                as_of = cursor.execute("select max(as_of) from context").fetchone()[0]
+            finally:
+                cursor.close()
+        return {"as_of": as_of, "files_read": self.swaps, "unreadable": str(failed) if failed else None}
 
     def _snapshot(self) -> duckdb.DuckDBPyConnection:
         """An in-memory database holding one row per customer of the file's latest scoring, with

@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import mlflow
@@ -27,6 +28,7 @@ from ml.training import registry
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
+RELOAD_RETRY_S = 60
 # Messages of a help desk's length and wording, to time the precisions on when a model loads.
 SAMPLE_MESSAGES = [body.format(order=48213, category="home", days=6)
                    for bodies in TICKET_BODIES.values() for body in bodies] * 2
@@ -57,7 +59,9 @@ class Reader:
         self.names = {"intent": intent_model, "sentiment": sentiment_model}
         self.intents = intents
         self.champions = {kind: self._load(kind) for kind in self.names}
+        self._swaps_seen = 0
         self._stale = threading.Event()
+        self._retry_at = 0.0
         self._queue: queue.Queue = queue.Queue()
         threading.Thread(target=self._work, name="clm-serve-reader", daemon=True).start()
 
@@ -66,9 +70,12 @@ class Reader:
         self._queue.put((text, future))
         return await asyncio.wrap_future(future)
 
-    def refresh(self) -> None:
-        """Look for new champions before the next batch (a run has published)."""
-        self._stale.set()
+    def published(self, swaps: int) -> None:
+        """Told how many published files the analysts' snapshot has read: when a new run has
+        published, look for new champions before the next batch (the run may have promoted some)."""
+        if swaps != self._swaps_seen:
+            self._swaps_seen = swaps
+            self._stale.set()
 
     def _work(self) -> None:
         while True:
@@ -78,16 +85,35 @@ class Reader:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            self._reload_if_stale()
+            waiting = [(text, future) for text, future in batch if future.set_running_or_notify_cancel()]
             try:
-                if self._stale.is_set():
-                    self._stale.clear()
-                    self._reload()
-                for (_, future), reading in zip(batch, self._read([text for text, _ in batch]), strict=True):
-                    future.set_result(reading)
+                readings = self._read([text for text, _ in waiting])
             except Exception as error:  # every waiting request gets the error, the worker goes on
-                log.exception("reading %d message(s) failed", len(batch))
-                for _, future in batch:
+                log.exception("reading %d message(s) failed", len(waiting))
+                for _, future in waiting:
                     future.set_exception(error)
+                continue
+            for (_, future), reading in zip(waiting, readings, strict=True):
+                future.set_result(reading)
+
+    def _reload_if_stale(self) -> None:
+        """Load the champions that changed since the last look. One that fails to load (the
+        registry unreachable, a model this server cannot use) leaves the one before it answering;
+        the look is tried again a minute later, and until then each batch goes on."""
+        if not self._stale.is_set() or time.monotonic() < self._retry_at:
+            return
+        self._stale.clear()
+        for kind, name in self.names.items():
+            try:
+                if registry.champion_version(name) != self.champions[kind].version:
+                    self.champions[kind] = self._load(kind)
+                    log.info("%s: now %s at %s", kind, self.champions[kind].source, self.champions[kind].precision)
+            except Exception as error:
+                log.warning("%s: kept %s; the new champion of %s did not load (%s), tried again in %d s", kind,
+                            self.champions[kind].source, name, str(error).splitlines()[0], RELOAD_RETRY_S)
+                self._retry_at = time.monotonic() + RELOAD_RETRY_S
+                self._stale.set()
 
     def _read(self, texts: list[str]) -> list[Reading]:
         intent, sentiment = self.champions["intent"], self.champions["sentiment"]
@@ -103,12 +129,6 @@ class Reader:
             labels, scores = [None] * len(texts), [None] * len(texts)
         return [Reading(i, c, intent.source, label, score, sentiment.source)
                 for i, c, label, score in zip(intents, confidences, labels, scores, strict=True)]
-
-    def _reload(self) -> None:
-        for kind, name in self.names.items():
-            if registry.champion_version(name) != self.champions[kind].version:
-                self.champions[kind] = self._load(kind)
-                log.info("%s: now %s at %s", kind, self.champions[kind].source, self.champions[kind].precision)
 
     def _load(self, kind: str) -> Champion:
         name = self.names[kind]

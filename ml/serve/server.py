@@ -40,9 +40,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
     intents = ticket_intents()
     templates = replies.load(templates_path(), intents)
     reader = Reader(settings.intent_model_name, settings.sentiment_model_name, intents)
-    app = create_app(secret, Analysts(settings.analytics_db), reader, templates)
+    analysts = Analysts(settings.analytics_db)
+    app = create_app(secret, analysts, reader, templates)
     print(f"clm serve of {settings.analytics_db} at http://{host}:{port}  (API docs at /docs; Ctrl+C stops it)\n"
-          f"  token: {kept}\n  reply templates: {templates_path()}"
+          f"  token: {kept}\n  reply templates: {templates_path()}\n  customers: {analysts.warm()}"
           + "".join(f"\n  {kind}: {champion.source}" + (f", at {champion.precision}" if champion.precision else "")
                     for kind, champion in reader.champions.items()),
           flush=True)

@@ -15,7 +15,10 @@ select
                         and tickets.created_at >= {{ dbt.dateadd('day', -30, 'spine.as_of') }})
         as cancel_requests_last_30d,
     {{ dbt.datediff('max(tickets.created_at)', 'cast(spine.as_of as timestamp)', 'day') }} as days_since_last_ticket,
-    max_by(tickets.intent, {{ clm.tuple_of('tickets.created_at', 'tickets.ticket_id') }}) as last_ticket_intent,
+    -- NULL (a ticket no step named) is kept as '' and turned back: engines differ on whether
+    -- max_by skips NULL values.
+    nullif(max_by(coalesce(tickets.intent, ''), {{ clm.tuple_of('tickets.created_at', 'tickets.ticket_id') }}), '')
+        as last_ticket_intent,
     max_by(tickets.sentiment, {{ clm.tuple_of('tickets.created_at', 'tickets.ticket_id') }}) as last_ticket_sentiment
 from {{ ref('int_customers_spined') }} as spine
 inner join tickets
