@@ -73,6 +73,7 @@ def both_engines(tmp_path_factory):
             patch.setenv("CLM_HOME", str(work / engine))
             patch.setenv("CLM_ENGINE", engine)
             settings = built["settings"][engine] = settings_module.load()
+            steps.score_tickets(as_of, settings)  # no classifier: the keyword rules, staged on each engine
             dbt_runner.build(dbt_runner.FEATURE_SELECTOR, as_of, settings)
             if engine == "spark":
                 with session(settings) as spark:
