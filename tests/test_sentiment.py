@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.actions import review_sentiment
+from ml.actions import text_scores
 from ml.data import warehouse
 from ml.data.synthetic_shop import LEAVING, OPENINGS
 from ml.training import review_classifier
@@ -32,6 +32,12 @@ def build_schema(tmp_path):
     return warehouse.DuckDBWarehouse(tmp_path / "warehouse.duckdb", tmp_path / "analytics.duckdb")
 
 
+def staged_scores(reviews: pd.DataFrame, build_schema, registry: str) -> dict:
+    """The score_reviews step's work: the champion scores the review texts it has not scored yet."""
+    return text_scores.score(reviews["review_text"], build_schema, text_scores.REVIEW_SENTIMENT, registry,
+                             champion_version(registry))
+
+
 @pytest.mark.slow
 def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out_and_clm_rolls_back(
         tiny_shop, registry, build_schema, tmp_path):
@@ -40,11 +46,11 @@ def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out
     trained = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "classifiers", registry)
     assert trained["trained"] and trained["champion"] and trained["macro_f1"] > 0.7
 
-    first = review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))
+    first = staged_scores(reviews, build_schema, registry)
     assert first == {"model_version": "1", "scored": reviews["review_text"].nunique(),
                      "texts": reviews["review_text"].nunique()}
-    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["scored"] == 0
-    staged = build_schema.read_table(review_sentiment.STAGED.split(".")[1])
+    assert staged_scores(reviews, build_schema, registry)["scored"] == 0
+    staged = build_schema.read_table(text_scores.REVIEW_SENTIMENT.table.split(".")[1])
     probabilities = staged[["negative", "neutral", "positive"]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert staged["sentiment_score"].between(-1, 1).all()
@@ -61,7 +67,7 @@ def test_classifier_learns_the_stars_scores_each_text_once_a_worse_one_stays_out
     untrained = review_classifier.train(reviews, CUTOFF, TrainConfig(**{**TINY_TRAINING, "sentiment_train_minutes": 0}),
                                 "classifiers", registry)
     assert untrained["version"] == "2" and not untrained["champion"] and "below the champion" in untrained["reason"]
-    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] == "1"
+    assert staged_scores(reviews, build_schema, registry)["model_version"] == "1"
 
     # Promoted by hand, then rolled back, through the real command (CLM_HOME's MLflow store is this test's).
     client = mlflow.MlflowClient()
@@ -79,6 +85,7 @@ def test_too_few_reviews_leave_the_lexicon_in_charge(tiny_shop, registry, build_
     reviews = warehouse.raw_reviews(tiny_shop, AS_OF).head(review_classifier.REVIEWS.min_texts - 1)
     skipped = review_classifier.train(reviews, CUTOFF, TrainConfig(**TINY_TRAINING), "classifiers", registry)
     assert not skipped["trained"] and "lexicon" in skipped["reason"]
-    build_schema.write_table(review_sentiment.STAGED, pd.DataFrame({"review_text": ["stale"], "model_version": [7]}))
-    assert review_sentiment.score(reviews["review_text"], build_schema, registry, champion_version(registry))["model_version"] is None
-    assert not build_schema.has_table(review_sentiment.STAGED)
+    stale = pd.DataFrame({"review_text": ["stale"], "model_version": [7]})
+    build_schema.write_table(text_scores.REVIEW_SENTIMENT.table, stale)
+    assert staged_scores(reviews, build_schema, registry)["model_version"] is None
+    assert not build_schema.has_table(text_scores.REVIEW_SENTIMENT.table)

@@ -1,7 +1,7 @@
 """The review sentiment classifier: the shared text classifier (ml/training/text_classifier.py)
 fine-tuned on the shop's own star ratings, labels every review already carries: 1-2 negative,
 3 neutral, 4-5 positive. The pipeline's `evaluate_sentiment` step puts the sentiment lexicon's
-macro-F1 on the same later reviews beside it. Scoring the reviews is ml/actions/review_sentiment.py.
+macro-F1 on the same later reviews beside it. Scoring the reviews is ml/actions/text_scores.py.
 """
 
 from __future__ import annotations
