@@ -23,7 +23,7 @@ from ml.models.features import SENTIMENTS
 from ml.serve import replies
 from ml.serve.context import Customer
 from ml.serve.server import start, token
-from tests.conftest import clm_env, free_port
+from tests.conftest import clm, clm_env, free_port
 
 TOKEN = "test-token-0123456789"
 TEMPLATES = replies.load(replies.DEFAULT, ticket_intents())
@@ -233,3 +233,36 @@ def test_the_api_documents_itself(served):
     assert "/v1/assist" in spec["paths"] and "Assist" in spec["components"]["schemas"]
     with urllib.request.urlopen(f"{served.url}/docs", timeout=30) as response:
         assert "swagger" in response.read().decode().lower()
+
+
+@pytest.mark.slow
+def test_a_run_that_promotes_another_intent_classifier_is_answered_by_it(served, pipeline_home, monkeypatch):
+    """A publish after a promotion: the server loads the new champion before its next batch."""
+    import mlflow
+
+    monkeypatch.setenv("CLM_HOME", str(pipeline_home))
+    settings = settings_module.load()
+    name, previous = settings.intent_model_name, mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(settings.tracking_uri)  # MLflow resolves the model's source through it
+    try:
+        client = mlflow.MlflowClient()
+        current = client.get_model_version_by_alias(name, "champion")
+        copy = client.create_model_version(name, source=current.source, run_id=current.run_id)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    clm(pipeline_home, "promote", str(copy.version), "--model", "intent")
+    try:
+        staged = served.db.with_name(".staged-promotion.duckdb")
+        shutil.copy(served.db, staged)
+        os.replace(staged, served.db)  # as a run's publish does
+        wanted, deadline, sources = f"{name} version {copy.version}", time.monotonic() + 60, set()
+        while wanted not in sources and time.monotonic() < deadline:
+            customer = one(served.db, "select min(customer_id) from customer_segments")[0]
+            status, said, _ = call(f"{served.url}/v1/assist", {"customer_id": customer, "message": "Where is my order?"})
+            assert status == 200, said
+            sources.add(said["intent"]["source"])
+            time.sleep(0.5)
+        assert wanted in sources, sources
+        assert call(f"{served.url}/v1/health", None)[1]["intent"] == wanted
+    finally:
+        clm(pipeline_home, "rollback", "--model", "intent")
