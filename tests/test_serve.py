@@ -7,6 +7,8 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -238,24 +240,24 @@ def test_the_api_documents_itself(served):
 @pytest.mark.slow
 def test_a_run_that_promotes_another_intent_classifier_is_answered_by_it(served, pipeline_home, monkeypatch):
     """A publish after a promotion: the server loads the new champion before its next batch."""
-    import mlflow
-
     monkeypatch.setenv("CLM_HOME", str(pipeline_home))
     settings = settings_module.load()
-    name, previous = settings.intent_model_name, mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(settings.tracking_uri)  # MLflow resolves the model's source through it
-    try:
-        client = mlflow.MlflowClient()
-        current = client.get_model_version_by_alias(name, "champion")
-        copy = client.create_model_version(name, source=current.source, run_id=current.run_id)
-    finally:
-        mlflow.set_tracking_uri(previous)
-    clm(pipeline_home, "promote", str(copy.version), "--model", "intent")
+    name = settings.intent_model_name
+    # Another version of the champion, registered in a process of its own: MLflow resolves the
+    # model's source through its global tracking URI, which this process's other tests set.
+    copied = subprocess.run([sys.executable, "-c", (
+        "import mlflow; client = mlflow.MlflowClient(); "
+        f"current = client.get_model_version_by_alias({name!r}, 'champion'); "
+        f"print(client.create_model_version({name!r}, source=current.source, run_id=current.run_id).version)")],
+        env={**clm_env(pipeline_home), "MLFLOW_TRACKING_URI": settings.tracking_uri},
+        capture_output=True, text=True, check=True)
+    version = copied.stdout.strip().splitlines()[-1]
+    clm(pipeline_home, "promote", version, "--model", "intent")
     try:
         staged = served.db.with_name(".staged-promotion.duckdb")
         shutil.copy(served.db, staged)
         os.replace(staged, served.db)  # as a run's publish does
-        wanted, deadline, sources = f"{name} version {copy.version}", time.monotonic() + 60, set()
+        wanted, deadline, sources = f"{name} version {version}", time.monotonic() + 60, set()
         while wanted not in sources and time.monotonic() < deadline:
             customer = one(served.db, "select min(customer_id) from customer_segments")[0]
             status, said, _ = call(f"{served.url}/v1/assist", {"customer_id": customer, "message": "Where is my order?"})
