@@ -5,8 +5,6 @@
 -- review_sentiment_staged; else the lexicon's (macro lexicon_sentiment). NULL when the review
 -- has no text. Both are kept, so they can be compared.
 -- A view: the review aggregation and the published review_sentiment read it.
-{%- set classifier = adapter.get_relation(database=target.database, schema=target.schema,
-                                          identifier='review_sentiment_staged') %}
 with reviews as (
     select * from {{ ref('stg_shop__reviews') }}
 ),
@@ -16,14 +14,8 @@ lexicon_scored as (
 ),
 
 classified as (
-    {% if classifier is not none -%}
-    select review_text, sentiment_label, sentiment_score, model_version
-    from {{ source('clm_ml', 'review_sentiment_staged') }}
-    {%- else -%}
-    select cast(null as string) as review_text, cast(null as string) as sentiment_label,
-           cast(null as double) as sentiment_score, cast(null as integer) as model_version
-    where false
-    {%- endif %}
+    {{ clm_ml_table_or_empty('review_sentiment_staged', {'review_text': 'string', 'sentiment_label': 'string',
+                                                         'sentiment_score': 'double', 'model_version': 'integer'}) }}
 ),
 
 lexicon_labelled as (

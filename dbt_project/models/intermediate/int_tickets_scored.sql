@@ -7,10 +7,6 @@
 -- Sentiment: the review sentiment classifier's score of the text where score_tickets wrote one
 -- into ticket_sentiment_staged, else the lexicon's (macro lexicon_sentiment), as for reviews.
 -- A view: the ticket aggregation reads it at every as-of date.
-{%- set intents_staged = adapter.get_relation(database=target.database, schema=target.schema,
-                                              identifier='ticket_intents_staged') %}
-{%- set sentiment_staged = adapter.get_relation(database=target.database, schema=target.schema,
-                                                identifier='ticket_sentiment_staged') %}
 with tickets as (
     select * from {{ ref('stg_shop__tickets') }}
 ),
@@ -20,22 +16,12 @@ lexicon_scored as (
 ),
 
 intents as (
-    {% if intents_staged is not none -%}
-    select text, intent, confidence, model_version from {{ source('clm_ml', 'ticket_intents_staged') }}
-    {%- else -%}
-    select cast(null as string) as text, cast(null as string) as intent, cast(null as double) as confidence,
-           cast(null as integer) as model_version
-    where false
-    {%- endif %}
+    {{ clm_ml_table_or_empty('ticket_intents_staged', {'text': 'string', 'intent': 'string', 'confidence': 'double',
+                                                       'model_version': 'integer'}) }}
 ),
 
 sentiments as (
-    {% if sentiment_staged is not none -%}
-    select text, sentiment_score from {{ source('clm_ml', 'ticket_sentiment_staged') }}
-    {%- else -%}
-    select cast(null as string) as text, cast(null as double) as sentiment_score
-    where false
-    {%- endif %}
+    {{ clm_ml_table_or_empty('ticket_sentiment_staged', {'text': 'string', 'sentiment_score': 'double'}) }}
 )
 
 select
