@@ -41,15 +41,24 @@ def test_one_candidate_or_no_rows_is_not_timed_and_an_untimed_choice_says_why():
     assert untimed(5_000, "reviews") is None and untimed(3, "rows", minimum=0) is None
 
 
-def test_int8_is_a_quantised_copy_and_cuda_offers_no_int8():
+def test_each_precision_has_its_copy_and_bf16s_computes_what_autocast_would():
+    torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     variants = Variants(model, torch.device("cpu"))
     int8 = variants.module("int8")
-    assert variants.module("int8") is int8 and variants.module("bf16") is model
+    assert variants.module("int8") is int8 and variants.module("fp32") is model
     assert isinstance(model[0], torch.nn.Linear) and type(int8[0]) is not torch.nn.Linear
     x = torch.randn(16, 8)
     assert torch.allclose(int8(x), model(x), atol=0.05)
     assert quantized(model) is not model
+    # bf16: the Linear layers' weights cast once, every other tensor shared with the model.
+    normed = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    variants = Variants(normed, torch.device("cpu"))
+    bf16 = variants.module("bf16")
+    assert variants.module("bf16") is bf16 and bf16[0] is not normed[0] and bf16[1].weight is normed[1].weight
+    assert bf16[0].weight.dtype == bf16[2].bias.dtype == torch.bfloat16 and normed[0].weight.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(bf16(x), normed(x))
     assert supported(torch.device("cuda")) == ("fp32", "bf16")
     assert supported(torch.device("cpu")) == ("fp32", "bf16", "int8")
 

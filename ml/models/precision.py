@@ -45,6 +45,21 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16) if precision == BF16 else nullcontext()
 
 
+def bf16_linear(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `module` whose Linear layers hold bf16 weights and biases, sharing every other
+    tensor with it. bf16 autocast casts a Linear layer's weights on every pass and drops the casts
+    when the pass ends; run under autocast, this copy computes the same numbers without them
+    (MiniLM's pass on 48 messages: 62 ms with the casts, 46 ms without, 2 cores with AMX)."""
+    shared: dict[int, object] = {}
+    for layer in module.modules():
+        for parameter in layer.parameters(recurse=False):
+            shared[id(parameter)] = (torch.nn.Parameter(parameter.detach().to(torch.bfloat16), requires_grad=False)
+                                     if isinstance(layer, torch.nn.Linear) else parameter)
+        for buffer in layer.buffers(recurse=False):
+            shared[id(buffer)] = buffer
+    return copy.deepcopy(module, shared)
+
+
 def quantized(module: torch.nn.Module) -> torch.nn.Module:
     """A copy of `module` whose Linear layers hold int8 weights and quantise their inputs on the
     fly (torch's dynamic quantisation): the cheap int8 that needs no calibration data."""
@@ -56,24 +71,29 @@ def quantized(module: torch.nn.Module) -> torch.nn.Module:
 
 
 class Variants:
-    """A model at each precision it is asked for: itself for fp32 and bf16, an int8 copy made on
-    first use and kept, so a new Variants is needed once the weights change (training makes one
-    for its frozen layers before fitting and another for the fitted model)."""
+    """A model at each precision it is asked for: itself for fp32, a copy with bf16 Linear
+    weights for bf16 (run under autocast) and an int8 copy, each made on first use and kept, so
+    a new Variants is needed once the weights change (training makes one for its frozen layers
+    before fitting and another for the fitted model)."""
 
     def __init__(self, model: torch.nn.Module, device: torch.device):
         self.model, self.device = model, device
-        self._int8: torch.nn.Module | None = None
+        self._copies: dict[str, torch.nn.Module] = {}
 
     def device_of(self, precision: str) -> torch.device:
         """Where inputs go for `precision`: the int8 copy lives on the CPU."""
         return torch.device("cpu") if precision == INT8 else self.device
 
     def module(self, precision: str) -> torch.nn.Module:
-        if precision != INT8:
-            return self.model
-        if self._int8 is None:
-            self._int8 = quantized(self.model)
-        return self._int8
+        if precision not in self._copies:
+            if precision == FP32:
+                return self.model
+            self._copies[precision] = bf16_linear(self.model) if precision == BF16 else quantized(self.model)
+        return self._copies[precision]
+
+    def replace(self, precision: str, module: torch.nn.Module) -> None:
+        """Run `module` (the same model compiled, say) for `precision` from now on."""
+        self._copies[precision] = module
 
 
 @dataclass
