@@ -10,6 +10,7 @@ and `config.json` (the token length it was trained at and its classes' names). T
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,11 @@ from transformers import AutoTokenizer
 from ml.models.batching import length_buckets, pad, spread
 from ml.models.features import SENTIMENTS
 from ml.models.networks import TextClassifier, pick_device
-from ml.models.precision import BF16, FP32, Choice, autocast, measure, supported, untimed
+from ml.models.precision import BF16, FP32, Choice, Variants, autocast, measure, supported, untimed
+
+# Compiled code fuses operations and so rounds differently; in bf16 a class's probability moves by
+# about 0.001. More than this is not rounding.
+MAX_COMPILED_DRIFT = 0.02
 
 
 class Classifier:
@@ -30,6 +35,7 @@ class Classifier:
                  device: torch.device | None = None):
         self.device = device or pick_device()
         self.model = model.to(self.device).eval()
+        self.variants = Variants(self.model, self.device)  # made after fine-tuning: its copies keep today's weights
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.labels = tuple(labels)
@@ -65,6 +71,30 @@ class Classifier:
         self.choice = self._timed(token_ids, length_buckets([len(t) for t in token_ids], self.batch_size))
         return self.choice
 
+    def compile(self, texts: list[str]) -> float:
+        """Compile the chosen precision's model (torch.compile, dynamic shapes) for a process that
+        reads batches for hours: its passes then run fused code instead of a few hundred torch
+        calls (docs/support.md, "Load"). Compiled on a batch of one text and on `texts`, the
+        shapes whose code serves every later batch, and checked against the model as it was;
+        raises, leaving that model in place, where it cannot compile (no C++ compiler, say) or
+        reads `texts` otherwise. Returns the seconds it took."""
+        if self.choice is None:
+            self.choose_precision(texts)
+        precision, started = self.choice.precision, time.perf_counter()
+        as_loaded = self.variants.module(precision)
+        before = self.probabilities(texts)
+        self.variants.replace(precision, torch.compile(as_loaded, dynamic=True))
+        try:
+            self.probabilities(texts[:1])
+            after = self.probabilities(texts)
+            if (after.argmax(axis=1) != before.argmax(axis=1)).any() or np.abs(after - before).max() > MAX_COMPILED_DRIFT:
+                raise ValueError(f"the compiled model's probabilities moved by up to {np.abs(after - before).max():.3f} "
+                                 f"on {len(texts)} texts, more than {MAX_COMPILED_DRIFT}")
+        except Exception:
+            self.variants.replace(precision, as_loaded)
+            raise
+        return time.perf_counter() - started
+
     def _timed(self, token_ids: list[list[int]], buckets: list[np.ndarray]) -> Choice:
         return measure(self.logits, [self._padded(token_ids, rows) for rows in spread(buckets, 6)],
                        [p for p in (FP32, BF16) if p in supported(self.device)],
@@ -75,7 +105,7 @@ class Classifier:
 
     def logits(self, precision: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with autocast(self.device, precision):
-            return self.model(**batch).float()
+            return self.variants.module(precision).eval()(**batch).float()
 
     def predict(self, texts: list[str]) -> pd.DataFrame:
         """Per text: each class's probability, the most likely class (`label`) and its probability
