@@ -73,7 +73,7 @@ def analysts_db(path: Path, customers: int) -> None:
 def register(store: Path) -> None:
     """Untrained intent and sentiment classifiers, each its model's champion."""
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
-    mlflow.set_experiment("bench")
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("bench", artifact_location=(store / "artifacts").as_uri()))
     config = TrainConfig()
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     for name, labels, pyfunc, signature in (

@@ -26,5 +26,6 @@ def signature(path: Path, no_run: str) -> tuple[int, int]:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a sentence that names it; its type where it says nothing."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -149,6 +149,8 @@ def test_a_reply_knows_the_customer_and_makes_their_offer_unless_they_are_held_o
     assert [r["product_id"] for r in context["recommendations"]] == recommended
     assert said["intent"]["name"] in ticket_intents() and 0 < said["intent"]["confidence"] <= 1
     assert said["intent"]["source"].startswith("clm-ticket-intent version ")
+    started = served.log.read_text()  # both classifiers compiled: the server's default
+    assert "intent: clm-ticket-intent version " in started and started.count(", compiled in ") == 2, started[:1500]
     assert said["sentiment"]["label"] in SENTIMENTS and -1 <= said["sentiment"]["score"] <= 1
     reply = said["reply"]
     assert reply["offer_made"] and TEMPLATES.offers[action[0]] in reply["draft"] and f"'{action[0]}'" in reply["why"]
@@ -257,7 +259,7 @@ def test_a_run_that_promotes_another_intent_classifier_is_answered_by_it(served,
         staged = served.db.with_name(".staged-promotion.duckdb")
         shutil.copy(served.db, staged)
         os.replace(staged, served.db)  # as a run's publish does
-        wanted, deadline, sources = f"{name} version {version}", time.monotonic() + 60, set()
+        wanted, deadline, sources = f"{name} version {version}", time.monotonic() + 300, set()
         while wanted not in sources and time.monotonic() < deadline:
             customer = one(served.db, "select min(customer_id) from customer_segments")[0]
             status, said, _ = call(f"{served.url}/v1/assist", {"customer_id": customer, "message": "Where is my order?"})
@@ -266,5 +268,7 @@ def test_a_run_that_promotes_another_intent_classifier_is_answered_by_it(served,
             time.sleep(0.5)
         assert wanted in sources, sources
         assert call(f"{served.url}/v1/health", None)[1]["intent"] == wanted
+        # Loaded by a second models' process while the first went on answering (every call above had its 200).
+        assert f"now reading with {wanted}" in served.log.read_text()
     finally:
         clm(pipeline_home, "rollback", "--model", "intent")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ml.analysts_file import first_line
 from ml.serve.context import Customer
 
 DEFAULT = Path(__file__).with_name("replies.yml")
@@ -44,7 +45,7 @@ def load(path: Path, intents: tuple[str, ...]) -> Templates:
     try:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise TemplatesError(f"The reply templates at {path} cannot be read ({str(error).splitlines()[0]}).") from None
+        raise TemplatesError(f"The reply templates at {path} cannot be read ({first_line(error)}).") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("intents"), dict):
         raise TemplatesError(f"{path} must map `intents` to one template per intent ({', '.join(intents)}).")
     offers = spec.get("offers") or {}

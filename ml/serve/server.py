@@ -15,7 +15,7 @@ from ml.data.contract import ticket_intents
 from ml.serve import replies
 from ml.serve.app import create_app
 from ml.serve.context import Analysts
-from ml.serve.language import Reader
+from ml.serve.language import Reader, notes_to_stderr
 from ml.settings import Settings, owner_only_secret
 
 TOKEN_ENV = "CLM_SERVE_TOKEN"
@@ -36,6 +36,7 @@ def templates_path() -> Path:
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
+    notes_to_stderr()
     secret, kept = token(settings)
     intents = ticket_intents()
     templates = replies.load(templates_path(), intents)
@@ -50,7 +51,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def start(env: dict[str, str], port: int, log: Path, timeout: float = 120) -> subprocess.Popen:
+def start(env: dict[str, str], port: int, log: Path, timeout: float = 600) -> subprocess.Popen:
     """`clm serve` in a process of its own, returned once it answers: for the scripts that drive
     the real server (its benchmark and tests). Its output goes to `log`."""
     with log.open("w") as out:
