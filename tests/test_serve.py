@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -74,6 +75,7 @@ class Served:
     url: str
     db: Path
     log: Path
+    pid: int
 
 
 def call(url: str, body: bytes | dict | None, token: str | None = TOKEN) -> tuple[int, dict, dict]:
@@ -99,7 +101,7 @@ def served(pipeline_home, tmp_path_factory):
     process = start(env, port, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        yield Served(url, db, log)
+        yield Served(url, db, log, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -272,3 +274,21 @@ def test_a_run_that_promotes_another_intent_classifier_is_answered_by_it(served,
         assert f"now reading with {wanted}" in served.log.read_text()
     finally:
         clm(pipeline_home, "rollback", "--model", "intent")
+
+
+def models_processes(server: int) -> list[int]:
+    """The server's models' processes: its children that multiprocessing spawned to run a function."""
+    children = [pid for task in Path(f"/proc/{server}/task").iterdir() for pid in (task / "children").read_text().split()]
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+@pytest.mark.slow
+def test_a_models_process_that_dies_is_replaced_and_its_messages_answered(served):
+    customer = one(served.db, "select min(customer_id) from customer_segments")[0]
+    [models] = models_processes(served.pid)
+    os.kill(models, signal.SIGKILL)  # as the kernel's OOM killer would
+    status, said, _ = call(f"{served.url}/v1/assist", {"customer_id": customer, "message": "Where is my order?"})
+    assert status == 200 and said["intent"]["source"].startswith("clm-ticket-intent version "), said
+    [replacement] = models_processes(served.pid)
+    assert replacement != models
+    assert "the models' process stopped (exit code -9); starting another" in served.log.read_text()

@@ -285,8 +285,8 @@ class Reader:
         try:
             return self._models.read(texts)
         except (EOFError, OSError):
-            log.error("the models' process stopped (exit code %s); starting another", self._models.process.exitcode)
             self._models.stop()
+            log.error("the models' process stopped (exit code %s); starting another", self._models.process.exitcode)
             self._models = ModelsProcess.start(*self._arguments)
             return self._models.read(texts)
 
@@ -304,7 +304,7 @@ class Reader:
                 self._look_again_later()
                 return
             old, self._models = self._models, new
-            old.stop()
+            self._replacing.submit(old.stop)  # its last batch is answered; its exit is not waited for here
             log.info("now reading with %s", self._sources())
         if self._replacement is not None or not self._stale.is_set() or time.monotonic() < self._retry_at:
             return
