@@ -288,6 +288,7 @@ class Reader:
             self._models.stop()
             log.error("the models' process stopped (exit code %s); starting another", self._models.process.exitcode)
             self._models = ModelsProcess.start(*self._arguments)
+            log.info("now reading with %s", self._sources(precision=True))
             return self._models.read(texts)
 
     def _take_over_or_look(self) -> None:
@@ -305,7 +306,7 @@ class Reader:
                 return
             old, self._models = self._models, new
             self._replacing.submit(old.stop)  # its last batch is answered; its exit is not waited for here
-            log.info("now reading with %s", self._sources())
+            log.info("now reading with %s", self._sources(precision=True))
         if self._replacement is not None or not self._stale.is_set() or time.monotonic() < self._retry_at:
             return
         self._stale.clear()
@@ -325,5 +326,6 @@ class Reader:
         self._retry_at = time.monotonic() + RELOAD_RETRY_S
         self._stale.set()
 
-    def _sources(self) -> str:
-        return " and ".join(champion.source for champion in self._models.champions.values())
+    def _sources(self, precision: bool = False) -> str:
+        return " and ".join(champion.source + (f" (at {champion.precision})" if precision and champion.precision else "")
+                            for champion in self._models.champions.values())
