@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from ml.serve import replies
 from ml.serve.context import Analysts, Unavailable
-from ml.serve.language import Reader
+from ml.serve.language import ModelsUnavailable, Reader
 
 MAX_MESSAGE = 2000  # characters: a help desk message, not a document
 MAX_BODY = 16 * 1024  # bytes of JSON, read before anything else
@@ -106,7 +106,8 @@ def create_app(token: str, analysts: Analysts, reader: Reader, templates: replie
         return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code)
 
     @app.exception_handler(Unavailable)
-    async def unavailable(request: Request, error: Unavailable) -> JSONResponse:
+    @app.exception_handler(ModelsUnavailable)
+    async def unavailable(request: Request, error: Unavailable | ModelsUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503)
 
     @app.get("/v1/health", summary="Whether the API can answer: the analysts' database and the models it reads.")

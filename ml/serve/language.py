@@ -74,7 +74,8 @@ class Champion:
 
 
 class ModelsUnavailable(RuntimeError):
-    """The models' process could not start: the message says what to fix."""
+    """The models cannot answer (their process could not start, or failed on a batch): the
+    message says why."""
 
 
 class Models:
@@ -205,7 +206,7 @@ class ModelsProcess:
         self.connection.send(texts)
         status, answer = self.connection.recv()
         if status == "failed":
-            raise RuntimeError(f"The models could not read the messages: {answer}")
+            raise ModelsUnavailable(f"The models could not read the messages ({answer}); send them again.")
         return answer
 
     def stop(self) -> None:
