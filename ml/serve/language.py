@@ -164,7 +164,7 @@ def _models_process(connection: Connection, names: dict[str, str], intents: tupl
             connection.send(("done", models.read(texts)))
         except Exception as error:  # the batch's requests get the error; the process goes on
             log.exception("reading %d message(s) failed", len(texts))
-            connection.send(("failed", f"{type(error).__name__}: {first_line(error)}"))
+            connection.send(("failed", first_line(error)))
 
 
 @dataclass
@@ -232,8 +232,9 @@ class Reader:
     """Reads messages in batches: gathered on a thread of the server, read in the models' process."""
 
     def __init__(self, intent_model: str, sentiment_model: str, intents: tuple[str, ...]):
-        self._arguments = ({"intent": intent_model, "sentiment": sentiment_model}, intents, mlflow.get_tracking_uri())
-        self._models = ModelsProcess.start(*self._arguments)
+        self._names = {"intent": intent_model, "sentiment": sentiment_model}
+        self._intents, self._tracking_uri = intents, mlflow.get_tracking_uri()
+        self._models = self._start_models()
         self._replacing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="clm-serve-replacement")
         self._replacement: concurrent.futures.Future | None = None
         self._swaps_seen = 0
@@ -247,9 +248,8 @@ class Reader:
         return self._models.champions
 
     async def read(self, text: str) -> Reading:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put((text, future, loop))
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put((text, future))
         return await future
 
     def published(self, swaps: int) -> None:
@@ -270,15 +270,15 @@ class Reader:
                     break
             try:
                 self._take_over_or_look()
-                outcome: list[Reading] | Exception = self._read([text for text, _, _ in batch])
+                outcome: list[Reading] | Exception = self._read([text for text, _ in batch])
             except Exception as error:  # every request of the batch gets the error, the worker goes on
                 log.exception("reading %d message(s) failed", len(batch))
                 outcome = error
-            for loop in {loop for _, _, loop in batch}:
+            for loop in {future.get_loop() for _, future in batch}:
                 # One wake-up of the event loop per batch, not one per message; none once it has stopped.
                 with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_settle, [(i, future) for i, (_, future, of) in enumerate(batch)
-                                                        if of is loop], outcome)
+                    loop.call_soon_threadsafe(_settle, [(i, future) for i, (_, future) in enumerate(batch)
+                                                        if future.get_loop() is loop], outcome)
 
     def _read(self, texts: list[str]) -> list[Reading]:
         """The batch read by the models' process; if it has died (killed for memory, say), by a
@@ -288,7 +288,7 @@ class Reader:
         except (EOFError, OSError):
             self._models.stop()
             log.error("the models' process stopped (exit code %s); starting another", self._models.process.exitcode)
-            self._models = ModelsProcess.start(*self._arguments)
+            self._models = self._start_models()
             log.info("now reading with %s", self._sources(precision=True))
             return self._models.read(texts)
 
@@ -311,9 +311,8 @@ class Reader:
         if self._replacement is not None or not self._stale.is_set() or time.monotonic() < self._retry_at:
             return
         self._stale.clear()
-        names = self._arguments[0]
         try:
-            changed = [kind for kind, name in names.items()
+            changed = [kind for kind, name in self._names.items()
                        if registry.champion_version(name) != self._models.champions[kind].version]
         except Exception as error:  # the registry unreachable
             log.warning("could not look up the champions (%s), tried again in %d s", first_line(error), RELOAD_RETRY_S)
@@ -321,7 +320,10 @@ class Reader:
             return
         if changed:
             log.info("new champion for %s: loading it beside the models answering now", " and ".join(changed))
-            self._replacement = self._replacing.submit(ModelsProcess.start, *self._arguments)
+            self._replacement = self._replacing.submit(self._start_models)
+
+    def _start_models(self) -> ModelsProcess:
+        return ModelsProcess.start(self._names, self._intents, self._tracking_uri)
 
     def _look_again_later(self) -> None:
         self._retry_at = time.monotonic() + RELOAD_RETRY_S
