@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-spark team-test check ui bench browser clean
+.PHONY: demo test test-spark team-test check ui bench browser compiler clean
 
 # A fresh clone's install, fast (docs/decisions/0015-install-with-current-pip-compiled-on-every-core.md):
 # a current pip instead of the one a venv starts with, and the bytecode compiled afterwards on
@@ -71,6 +71,12 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+# clm serve compiles its classifiers with torch.compile, which builds C++ kernels with g++ (without
+# one they run as loaded, and tests/test_serve.py fails, as it checks they were compiled).
+compiler:
+	command -v g++ >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++; }
 
 clean:
 	rm -rf .clm
